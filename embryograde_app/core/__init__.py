@@ -1,0 +1,1 @@
+"""Qt-free application logic: readers, dataset layout, generator, schemes, CLI."""

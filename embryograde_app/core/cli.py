@@ -1,0 +1,305 @@
+"""Command line (DESIGN section 6): `python main.py <command>` == `embryograde <command>`.
+
+Torch and Qt are imported inside the commands that need them, so `--help` and `synth` start fast.
+Every failure on bad input is one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from embryograde_app import __version__
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+def _progress_bar(total: int, desc: str):
+    """tqdm bar that stays quiet when stderr is not a terminal (CI, pipes, the GUI)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", disable=not sys.stderr.isatty(), leave=False)
+
+
+# ----------------------------------------------------------------------------------------------- synth
+def cmd_synth(args: argparse.Namespace) -> int:
+    from embryograde_app.core.atomic import atomic_write_text
+    from embryograde_app.core.synthetic import generate_dataset
+
+    if args.embryos < 1 or args.frames < 1:
+        raise CommandError("--embryos and --frames must be at least 1")
+    if args.size < 64:
+        raise CommandError("--size must be at least 64")
+    if not 0 <= args.range_fraction <= 1:
+        raise CommandError("--range-fraction must be between 0 and 1")
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not (out / "labels.csv").exists():
+        raise CommandError(f"{out}: folder exists and is not empty (refusing to mix with other files)")
+    total = args.embryos * args.frames
+    with _progress_bar(total, "synth") as bar:
+        summary = generate_dataset(
+            out,
+            args.embryos,
+            args.frames,
+            size=args.size,
+            seed=args.seed,
+            range_label_fraction=args.range_fraction,
+            progress=lambda done, _total: bar.update(done - bar.n),
+        )
+    meta = {
+        "generator": "embryograde synth",
+        "version": __version__,
+        "embryos": args.embryos,
+        "frames": args.frames,
+        "size": args.size,
+        "seed": args.seed,
+        "range_label_fraction": args.range_fraction,
+        "summary": summary,
+    }
+    atomic_write_text(out / "synth.json", json.dumps(meta, indent=2))
+    print(
+        f"wrote {summary['frames']} frames of {summary['embryos']} embryos to {out} "
+        f"(grades {summary['grade_counts']}, {summary['frag_pct_min']:.1f}-{summary['frag_pct_max']:.1f} %)"
+    )
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- train
+def _data_seed(data: Path) -> int | None:
+    try:
+        return json.loads((data / "synth.json").read_text())["seed"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from embryograde_app.core.layout import LayoutError
+    from embryograde_app.core.training_data import samples_from_layout
+    from models import ModelConfig
+    from models.training import TrainConfig, TrainingCancelled, TrainingError, describe, train
+    from models.weights import WeightsError, read_metadata, save_model, sha256_of
+
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise CommandError(f"{out}: the output must be a .safetensors file")
+    try:
+        samples = samples_from_layout(args.data)
+    except LayoutError as exc:
+        raise CommandError(str(exc)) from None
+    model_cfg = ModelConfig(
+        encoder=args.encoder,
+        input_size=args.input_size,
+        aspp_channels=args.width,
+        decoder_channels=args.width,
+        skip_channels=max(8, args.width * 3 // 8),
+        embedding_dim=args.width,
+        attention_gates=not args.no_attention,
+        regression_head=not args.no_regression,
+        feature_injection=not args.no_injection,
+    )
+    cfg = TrainConfig(
+        stage=args.stage,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        patience=args.patience,
+        device=args.device,
+        model=model_cfg,
+        init_weights=args.init,
+        checkpoint=str(out.with_suffix("")) if args.resume else None,
+        max_minutes=args.max_minutes,
+        num_workers=args.workers,
+        stage2_views=args.views,
+        cache_dir=args.cache_dir,
+        crop=args.crop,
+    )
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.epochs, desc=f"stage {cfg.stage}", unit="epoch", disable=not sys.stderr.isatty())
+
+    def progress(p) -> None:
+        if p.val_loss is not None:
+            bar.update(p.epoch - bar.n)
+            shown = {k: round(v, 4) for k, v in p.val_metrics.items() if isinstance(v, float)}
+            bar.set_postfix(train=f"{p.train_loss:.4f}", val=f"{p.val_loss:.4f}", **shown)
+            if not sys.stderr.isatty():
+                print(f"epoch {p.epoch}/{p.epochs} train {p.train_loss:.4f} val {p.val_loss:.4f} {shown}", flush=True)
+
+    try:
+        result = train(cfg, samples, progress=progress)
+    except (TrainingError, WeightsError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    except TrainingCancelled as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        bar.close()
+    from models.device import rank
+
+    if rank() != 0:
+        return 0
+    parent = None
+    if args.init:
+        parent_meta = read_metadata(args.init)
+        parent = {"path": str(args.init), "sha256": sha256_of(args.init), "version": parent_meta.get("version")}
+    meta = {
+        "version": f"{out.stem}-stage{cfg.stage}",
+        "command": "embryograde " + " ".join(shlex.quote(a) for a in args.argv),
+        "stage": cfg.stage,
+        "data": {"path": str(args.data), "seed": _data_seed(Path(args.data)), **result.data_summary},
+        "train_config": describe(cfg),
+        "metrics": {"validation": _jsonable(result.val_metrics), "best_epoch": result.best_epoch},
+        "history": _jsonable(result.history),
+        "parent": parent,
+        "device": result.device,
+        "train_seconds": round(result.seconds, 1),
+    }
+    save_model(out, result.model, meta, fp16=not args.fp32)
+    print(
+        f"wrote {out} (best epoch {result.best_epoch}, validation {_jsonable(result.val_metrics)}, "
+        f"{result.seconds / 60:.1f} min on {result.device})"
+    )
+    return 0
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+# -------------------------------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from embryograde_app.core.atomic import atomic_write_text
+    from embryograde_app.core.evaluate import evaluate_dataset
+    from embryograde_app.core.layout import LayoutError
+    from models.weights import WeightsError
+
+    try:
+        with _progress_bar(0, "evaluate") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            result = evaluate_dataset(
+                args.weights, args.data, device=args.device, scheme_name=args.scheme, progress=progress
+            )
+    except (LayoutError, WeightsError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    text = json.dumps(_jsonable(result), indent=2)
+    if args.json:
+        atomic_write_text(args.json, text + "\n")
+    print(text)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- gui
+def cmd_gui(args: argparse.Namespace) -> int:
+    from embryograde_app.ui.app import run_gui
+
+    return run_gui(project=args.project, demo=args.demo)
+
+
+# -------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="embryograde", description="Grade embryo fragmentation with AttnRegDeepLab.")
+    p.add_argument("--version", action="version", version=f"embryograde {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser(
+        "synth",
+        help="write a synthetic time-lapse dataset (layout v1)",
+        description="Synthetic EmbryoScope-like time-lapses with exact masks and labels.csv.",
+    )
+    s.add_argument("out", help="output folder (layout v1)")
+    s.add_argument("--embryos", type=int, required=True, help="number of embryos (wells)")
+    s.add_argument("--frames", type=int, required=True, help="frames per embryo")
+    s.add_argument("--size", type=int, default=256, help="frame size in pixels (default 256)")
+    s.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes")
+    s.add_argument(
+        "--range-fraction",
+        type=float,
+        default=0.0,
+        help="fraction of frames given only a range label (no mask), for weak-label training",
+    )
+    s.set_defaults(func=cmd_synth)
+
+    t = sub.add_parser(
+        "train",
+        help="train AttnRegDeepLab (stage 1, 2 or end-to-end)",
+        description="Train one stage on a layout-v1 dataset and write safetensors + JSON sidecar.",
+    )
+    t.add_argument("out", help="output weights, OUT.safetensors (sidecar OUT.json)")
+    t.add_argument("--data", required=True, help="layout-v1 dataset folder")
+    t.add_argument("--stage", choices=["1", "2", "e2e"], required=True)
+    t.add_argument("--init", help="start from these weights (required for stage 2)")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of embryos held out for validation")
+    t.add_argument("--patience", type=int, default=8, help="early stopping after this many epochs without gain")
+    t.add_argument("--encoder", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
+    t.add_argument("--input-size", type=int, default=256)
+    t.add_argument("--width", type=int, default=128, help="ASPP/decoder channels")
+    t.add_argument("--no-attention", action="store_true", help="ablation: plain skip connections")
+    t.add_argument("--no-regression", action="store_true", help="ablation: no regression head")
+    t.add_argument("--no-injection", action="store_true", help="ablation: no feature injection")
+    t.add_argument("--resume", action="store_true", help="checkpoint every epoch and resume from OUT.ckpt.*")
+    t.add_argument("--max-minutes", type=float, help="stop after this much wall time (best epoch kept)")
+    t.add_argument("--workers", type=int, default=0, help="data loader processes")
+    t.add_argument("--views", type=int, default=4, help="stage 2: flips/rotations of each frame to cache")
+    t.add_argument("--cache-dir", help="stage 2: feature cache folder reused across runs")
+    t.add_argument("--crop", type=int, help="stage 1: train on random crops of this size around the embryo")
+    t.add_argument("--fp32", action="store_true", help="store float32 weights (default float16)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser(
+        "evaluate",
+        help="metrics of a weights file on a labelled dataset",
+        description="dice_fragment, dice_blastomere, mae_pct, grade_accuracy, kappa, n_frames.",
+    )
+    e.add_argument("--weights", required=True)
+    e.add_argument("--data", required=True, help="layout-v1 dataset with masks and/or labels")
+    e.add_argument("--json", help="also write the metrics to this JSON file")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--scheme", default="istanbul2011")
+    e.set_defaults(func=cmd_evaluate)
+
+    g = sub.add_parser("gui", help="open the grading window", description="Open the EmbryoGrade window.")
+    g.add_argument("project", nargs="?", help="project or image folder to open")
+    g.add_argument("--demo", help="demo project folder to create (from the generator) when no project is given")
+    g.set_defaults(func=cmd_gui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv:
+        argv = ["gui"]
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    args.argv = argv
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"embryograde {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"embryograde {args.command}: interrupted", file=sys.stderr)
+        return 130

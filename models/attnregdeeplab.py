@@ -1,0 +1,247 @@
+"""AttnRegDeepLab (our reading of arXiv 2511.18454, DESIGN section 4).
+
+DeepLabV3+ whose skip connections pass through Attention Gates (Oktay et al. 2018), a Multi-Scale
+Regression Head whose global embedding is injected back into the segmentation branch (FiLM), so one
+forward pass gives masks, a fragmentation fraction and the attention maps shown to the user.
+
+Parameter names start with encoder., aspp., decoder., seg_head., reg_head., injection. so that the
+two training stages can freeze by prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torchvision.models.segmentation.deeplabv3 import ASPP
+
+NUM_CLASSES = 3
+PARAM_PREFIXES = ("encoder.", "aspp.", "decoder.", "seg_head.", "reg_head.", "injection.")
+_ENCODER_CHANNELS = {
+    "resnet18": (64, 128, 256, 512),
+    "resnet34": (64, 128, 256, 512),
+    "resnet50": (256, 512, 1024, 2048),
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture switches; stored in the weights sidecar so a file rebuilds its own network."""
+
+    encoder: str = "resnet18"
+    aspp_channels: int = 128
+    decoder_channels: int = 128
+    skip_channels: int = 48
+    skip_strides: tuple[int, ...] = (4,)  # stride-4 skip always; add 8 for a second gated skip
+    attention_gates: bool = True
+    regression_head: bool = True
+    feature_injection: bool = True
+    embedding_dim: int = 128
+    atrous_rates: tuple[int, ...] = (6, 12, 18)
+    input_size: int = 256
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["skip_strides"] = list(self.skip_strides)
+        d["atrous_rates"] = list(self.atrous_rates)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("skip_strides", "atrous_rates"):
+            if key in known:
+                known[key] = tuple(int(v) for v in known[key])
+        return cls(**known)
+
+
+class ModelOutput(NamedTuple):
+    seg_logits: torch.Tensor  # (N, 3, H, W)
+    fraction: torch.Tensor  # (N,) fragmentation fraction in [0, 1]
+    attention: list[torch.Tensor]  # one (N, 1, H, W) map in 0..1 per gated skip, coarse to fine
+    embedding: torch.Tensor  # (N, D); zeros when the regression head is off
+
+
+class Encoder(nn.Module):
+    """torchvision ResNet, no download, 1-channel stem, output stride 16 (dilated last stage)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        if name not in _ENCODER_CHANNELS:
+            raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(_ENCODER_CHANNELS)}")
+        net = getattr(torchvision.models, name)(weights=None)
+        _dilate_last_stage(net.layer4)
+        net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.channels = _ENCODER_CHANNELS[name]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        c1 = self.layer1(self.stem(x))  # stride 4
+        c2 = self.layer2(c1)  # stride 8
+        c3 = self.layer3(c2)  # stride 16
+        c4 = self.layer4(c3)  # stride 16 (dilated)
+        return [c1, c2, c3, c4]
+
+
+def _dilate_last_stage(stage: nn.Sequential, dilation: int = 2) -> None:
+    """Turn the last stage's stride 2 into dilation 2 (output stride 16), for Basic and Bottleneck blocks."""
+    for module in stage.modules():
+        if isinstance(module, nn.Conv2d):
+            if module.stride == (2, 2):
+                module.stride = (1, 1)
+            if module.kernel_size == (3, 3):
+                module.dilation = (dilation, dilation)
+                module.padding = (dilation, dilation)
+
+
+def conv_bn_relu(cin: int, cout: int, k: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
+
+
+class AttentionGate(nn.Module):
+    """Additive attention gate: the coarser decoder feature decides which skip pixels pass."""
+
+    def __init__(self, skip_channels: int, gate_channels: int, inter_channels: int):
+        super().__init__()
+        self.theta_x = nn.Conv2d(skip_channels, inter_channels, 1, bias=False)
+        self.phi_g = nn.Conv2d(gate_channels, inter_channels, 1, bias=True)
+        self.psi = nn.Conv2d(inter_channels, 1, 1, bias=True)
+        nn.init.constant_(self.psi.bias, 1.0)  # start mostly open so stage 1 learns from every pixel
+
+    def forward(self, skip: torch.Tensor, gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g = F.interpolate(self.phi_g(gate), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        alpha = torch.sigmoid(self.psi(F.relu(self.theta_x(skip) + g)))
+        return skip * alpha, alpha
+
+
+class GatedDecoder(nn.Module):
+    """DeepLabV3+ decoder; every skip connection passes through an Attention Gate (when enabled)."""
+
+    def __init__(self, cfg: ModelConfig, enc_channels: tuple[int, ...]):
+        super().__init__()
+        stride_to_level = {4: 0, 8: 1}
+        self.levels = sorted((stride_to_level[s] for s in set(cfg.skip_strides) | {4}), reverse=True)
+        self.projections = nn.ModuleList()
+        self.gates = nn.ModuleList()
+        self.fuse = nn.ModuleList()
+        channels = cfg.aspp_channels
+        for level in self.levels:
+            cin = enc_channels[level]
+            self.projections.append(conv_bn_relu(cin, cfg.skip_channels, 1))
+            gate = AttentionGate(cfg.skip_channels, channels, max(cfg.skip_channels // 2, 8))
+            self.gates.append(gate if cfg.attention_gates else nn.Identity())
+            self.fuse.append(
+                nn.Sequential(
+                    conv_bn_relu(channels + cfg.skip_channels, cfg.decoder_channels),
+                    conv_bn_relu(cfg.decoder_channels, cfg.decoder_channels),
+                )
+            )
+            channels = cfg.decoder_channels
+        self.use_gates = cfg.attention_gates
+
+    def forward(self, feats: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        alphas = []
+        for level, proj, gate, fuse in zip(self.levels, self.projections, self.gates, self.fuse, strict=True):
+            skip = proj(feats[level])
+            if self.use_gates:
+                skip, alpha = gate(skip, x)
+                alphas.append(alpha)
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = fuse(torch.cat([x, skip], dim=1))
+        return x, alphas
+
+
+class MultiScaleRegressionHead(nn.Module):
+    """Pooled features of encoder stages 2-4, ASPP and the decoder map -> MLP -> embedding e -> fraction.
+
+    Average pooling keeps the features area-like, which is what a fragmentation fraction is made of.
+    """
+
+    def __init__(self, in_channels: int, embedding_dim: int):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(in_channels, 256), nn.ReLU(True), nn.Dropout(0.1), nn.Linear(256, embedding_dim), nn.ReLU(True)
+        )
+        self.out = nn.Linear(embedding_dim, 1)
+
+    @staticmethod
+    def pool(feats: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([F.adaptive_avg_pool2d(f, 1).flatten(1) for f in feats], dim=1)
+
+    def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = self.mlp(pooled)
+        return torch.sigmoid(self.out(e)).squeeze(1), e
+
+
+class FeatureInjection(nn.Module):
+    """FiLM of the decoder map by the global embedding; zero-initialised, so it starts as identity."""
+
+    def __init__(self, embedding_dim: int, channels: int):
+        super().__init__()
+        self.film = nn.Linear(embedding_dim, 2 * channels)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(e).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return x * (1 + gamma) + beta
+
+
+class AttnRegDeepLab(nn.Module):
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or ModelConfig()
+        self.encoder = Encoder(cfg.encoder)
+        enc = self.encoder.channels
+        self.aspp = ASPP(enc[3], list(cfg.atrous_rates), cfg.aspp_channels)
+        self.decoder = GatedDecoder(cfg, enc)
+        self.seg_head = nn.Conv2d(cfg.decoder_channels, NUM_CLASSES, 1)
+        self.pooled_channels = enc[1] + enc[2] + enc[3] + cfg.aspp_channels + cfg.decoder_channels
+        self.reg_head = (
+            MultiScaleRegressionHead(self.pooled_channels, cfg.embedding_dim) if cfg.regression_head else None
+        )
+        use_injection = cfg.regression_head and cfg.feature_injection
+        self.injection = FeatureInjection(cfg.embedding_dim, cfg.decoder_channels) if use_injection else None
+
+    # The forward pass is split in two halves so that stage 2 can cache what the frozen half computes.
+    def frozen_features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Encoder + ASPP + decoder: (decoder map, pooled multi-scale vector, gate maps at feature size)."""
+        feats = self.encoder(image)
+        x = self.aspp(feats[3])
+        dec, alphas = self.decoder(feats, x)
+        pooled = MultiScaleRegressionHead.pool([feats[1], feats[2], feats[3], x, dec])
+        return dec, pooled, alphas
+
+    def heads(self, dec: torch.Tensor, pooled: torch.Tensor, out_size: tuple[int, int]) -> tuple:
+        """Regression head, injection and seg head on (possibly cached) frozen features."""
+        n = dec.shape[0]
+        if self.reg_head is not None:
+            fraction, embedding = self.reg_head(pooled)
+        else:
+            fraction = dec.new_zeros(n)
+            embedding = dec.new_zeros(n, self.cfg.embedding_dim)
+        if self.injection is not None:
+            dec = self.injection(dec, embedding)
+        logits = F.interpolate(self.seg_head(dec), size=out_size, mode="bilinear", align_corners=False)
+        return logits, fraction, embedding
+
+    def forward(self, image: torch.Tensor) -> ModelOutput:
+        out_size = tuple(image.shape[-2:])
+        dec, pooled, alphas = self.frozen_features(image)
+        logits, fraction, embedding = self.heads(dec, pooled, out_size)
+        attention = [F.interpolate(a, size=out_size, mode="bilinear", align_corners=False) for a in alphas]
+        return ModelOutput(logits, fraction, attention, embedding)
+
+
+def parameters_with_prefix(model: nn.Module, prefixes: tuple[str, ...]) -> list[nn.Parameter]:
+    return [p for name, p in model.named_parameters() if name.startswith(prefixes)]
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,152 @@
+"""Stage-2 feature cache: what the frozen encoder/ASPP/decoder computes, keyed by model and frame content.
+
+A retrain on a grown dataset only runs the frozen network on frames it has not seen; everything else is
+read back from the cache (memory, and disk when a folder is given).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from models.attnregdeeplab import AttnRegDeepLab
+from models.data import Sample, read_grey_uint8, read_mask, resize_mask, to_tensor
+
+FROZEN_PREFIXES = ("encoder.", "aspp.", "decoder.")
+
+
+def frozen_fingerprint(model: AttnRegDeepLab) -> str:
+    """sha256 of the frozen half's tensors: features are only reusable for these exact weights."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        if name.startswith(FROZEN_PREFIXES):
+            h.update(name.encode())
+            h.update(t.detach().cpu().float().numpy().tobytes())
+    h.update(str(model.cfg.input_size).encode())
+    return h.hexdigest()
+
+
+def dihedral(a: np.ndarray, view: int) -> np.ndarray:
+    """One of the 8 flips/rotations; view 0 is the frame itself."""
+    a = np.rot90(a, view % 4)
+    return np.ascontiguousarray(a[:, ::-1] if view >= 4 else a)
+
+
+@dataclass
+class Stage2Item:
+    pooled: torch.Tensor  # (P,) float32
+    dec: torch.Tensor | None  # (C, S/4, S/4) float16, only for frames used in seg refinement
+    mask: torch.Tensor | None  # (S, S) uint8
+    lo: float
+    hi: float
+
+    @property
+    def has_label(self) -> bool:
+        return not np.isnan(self.lo)
+
+
+class FeatureCache:
+    def __init__(self, directory: str | Path | None, model: AttnRegDeepLab):
+        self.model_key = frozen_fingerprint(model)
+        self.directory = Path(directory) / self.model_key[:20] if directory else None
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        self.memory: dict[str, dict[str, torch.Tensor]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def frame_key(image_bytes: bytes, view: int) -> str:
+        return hashlib.sha256(image_bytes).hexdigest()[:32] + f"_v{view}"
+
+    def get(self, key: str, need_dec: bool) -> dict[str, torch.Tensor] | None:
+        entry = self.memory.get(key)
+        if entry is None and self.directory is not None:
+            path = self.directory / f"{key}.safetensors"
+            if path.exists():
+                try:
+                    entry = load_file(str(path))
+                except Exception:  # a torn or corrupt entry is recomputed, never trusted
+                    entry = None
+        if entry is None or (need_dec and "dec" not in entry):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return entry
+
+    def put(self, key: str, entry: dict[str, torch.Tensor]) -> None:
+        if self.directory is not None:
+            path = self.directory / f"{key}.safetensors"
+            tmp = path.with_suffix(".tmp")
+            save_file({k: v.contiguous() for k, v in entry.items()}, str(tmp))
+            tmp.replace(path)
+        else:
+            self.memory[key] = entry
+
+    def stats(self) -> dict:
+        return {"hits": self.hits, "misses": self.misses}
+
+
+def build_stage2_items(
+    model: AttnRegDeepLab,
+    samples: list[Sample],
+    cache: FeatureCache,
+    device: torch.device,
+    views: int,
+    refine_seg: bool,
+    max_seg_items: int,
+    check: Callable[[], None] = lambda: None,
+    batch_size: int = 16,
+) -> list[Stage2Item]:
+    """One item per (frame, view): cached frozen features plus its label and (for refinement) mask."""
+    size = model.cfg.input_size
+    items: list[Stage2Item | None] = []
+    pending: list[tuple[int, str, np.ndarray, bool]] = []
+    seg_budget = max_seg_items if refine_seg else 0
+
+    def flush() -> None:
+        if not pending:
+            return
+        check()
+        batch = torch.stack([to_tensor(img, size) for _, _, img, _ in pending]).to(device)
+        with torch.no_grad():
+            dec, pooled, _ = model.frozen_features(batch)
+        for j, (slot, key, _, need_dec) in enumerate(pending):
+            entry = {"pooled": pooled[j].float().cpu()}
+            if need_dec:
+                entry["dec"] = dec[j].half().cpu()
+            cache.put(key, entry)
+            items[slot].pooled = entry["pooled"]
+            items[slot].dec = entry.get("dec")
+        pending.clear()
+
+    for s in samples:
+        raw = Path(s.image_path).read_bytes()
+        image = read_grey_uint8(s.image_path)
+        mask = resize_mask(read_mask(s.mask_path), size) if s.mask_path else None
+        lo = s.lo_pct / 100 if s.has_label else float("nan")
+        hi = s.hi_pct / 100 if s.has_label else float("nan")
+        for view in range(views):
+            need_dec = mask is not None and seg_budget > 0
+            if not (need_dec or s.has_label):
+                continue
+            seg_budget -= int(need_dec)
+            key = cache.frame_key(raw, view) + f"_s{size}"
+            view_mask = torch.from_numpy(dihedral(mask, view)) if need_dec else None
+            items.append(Stage2Item(torch.empty(0), None, view_mask, lo, hi))
+            entry = cache.get(key, need_dec)
+            if entry is not None:
+                items[-1].pooled = entry["pooled"].float()
+                items[-1].dec = entry["dec"] if need_dec else None
+            else:
+                pending.append((len(items) - 1, key, dihedral(image, view), need_dec))
+                if len(pending) >= batch_size:
+                    flush()
+    flush()
+    return [it for it in items if it is not None]

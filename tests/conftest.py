@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny synthetic datasets and tiny models keep the suite fast on 2 cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """6 embryos x 3 frames at 96 px, every frame with a mask."""
+    from embryograde_app.core.synthetic import generate_dataset
+
+    out = tmp_path_factory.mktemp("tiny_ds")
+    generate_dataset(out, embryos=6, frames=3, size=96, seed=11)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_weak_dataset(tmp_path_factory) -> Path:
+    """Like tiny_dataset but half the frames carry only a range label."""
+    from embryograde_app.core.synthetic import generate_dataset
+
+    out = tmp_path_factory.mktemp("tiny_weak_ds")
+    generate_dataset(out, embryos=6, frames=4, size=96, seed=12, range_label_fraction=0.5)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config():
+    from models import ModelConfig
+
+    return ModelConfig(input_size=64, aspp_channels=16, decoder_channels=16, skip_channels=8, embedding_dim=16)

@@ -1,0 +1,128 @@
+"""Two-stage training on tiny synthetic data: loss goes down, stage 2 freezes, resume, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from embryograde_app.core.training_data import samples_from_layout
+from models.training import TrainConfig, TrainingCancelled, TrainingError, train
+from models.weights import load_model, save_model
+
+
+def _cfg(model_cfg, **kw) -> TrainConfig:
+    base = {"epochs": 2, "batch_size": 4, "device": "cpu", "model": model_cfg, "val_fraction": 0.34, "seed": 3}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def stage1_weights(tiny_dataset, tiny_model_config, tmp_path_factory):
+    result = train(_cfg(tiny_model_config, stage="1", epochs=2), samples_from_layout(tiny_dataset))
+    path = tmp_path_factory.mktemp("w") / "stage1.safetensors"
+    save_model(path, result.model, {"version": "stage1-test"}, fp16=False)
+    return path
+
+
+def test_a_few_steps_lower_the_training_loss(tiny_dataset, tiny_model_config):
+    samples = samples_from_layout(tiny_dataset)
+    losses = []
+    train(
+        _cfg(tiny_model_config, stage="1", epochs=4, lr=3e-3, val_fraction=0.0),
+        samples,
+        progress=lambda p: losses.append(p.train_loss) if p.step == 1 else None,
+    )
+    first_steps = [p for p in losses[:2]]
+    assert min(losses[-2:]) < max(first_steps)
+
+
+def test_stage2_leaves_frozen_tensors_bit_identical(tiny_weak_dataset, stage1_weights):
+    before, _ = load_model(stage1_weights)
+    result = train(
+        TrainConfig(
+            stage="2", epochs=3, batch_size=4, device="cpu", init_weights=str(stage1_weights), seed=1, stage2_views=2
+        ),
+        samples_from_layout(tiny_weak_dataset),
+    )
+    after = result.model.state_dict()
+    frozen = [k for k in after if k.startswith(("encoder.", "aspp.", "decoder."))]
+    assert frozen
+    for key in frozen:  # weights and BatchNorm buffers alike
+        assert torch.equal(before.state_dict()[key], after[key]), key
+    changed = [k for k in after if k.startswith("reg_head.") and not torch.equal(before.state_dict()[k], after[k])]
+    assert changed, "stage 2 trained nothing"
+
+
+def test_stage2_uses_range_labels(tiny_weak_dataset, stage1_weights):
+    samples = samples_from_layout(tiny_weak_dataset)
+    ranged = [s for s in samples if s.has_label and s.lo_pct != s.hi_pct]
+    assert ranged and all(s.mask_path is None for s in ranged)
+    result = train(
+        TrainConfig(
+            stage="2",
+            epochs=2,
+            batch_size=4,
+            device="cpu",
+            init_weights=str(stage1_weights),
+            stage2_views=1,
+            val_fraction=0.0,
+        ),
+        ranged,  # range labels alone are enough to train the grading head
+    )
+    assert result.data_summary["train"]["range_labels"] == len(ranged)
+
+
+def test_stage2_without_labels_is_a_clear_error(tiny_dataset, stage1_weights):
+    samples = [s.__class__(s.image_path, s.embryo_id, s.frame) for s in samples_from_layout(tiny_dataset)]
+    with pytest.raises(TrainingError, match="at least 2 labelled frames"):
+        train(TrainConfig(stage="2", device="cpu", init_weights=str(stage1_weights)), samples)
+
+
+def test_same_seed_same_weights(tiny_dataset, tiny_model_config):
+    samples = samples_from_layout(tiny_dataset)
+    a = train(_cfg(tiny_model_config, stage="e2e", epochs=1), samples).model.state_dict()
+    b = train(_cfg(tiny_model_config, stage="e2e", epochs=1), samples).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cancel_raises_and_resume_continues(tiny_dataset, tiny_model_config, tmp_path):
+    samples = samples_from_layout(tiny_dataset)
+    prefix = str(tmp_path / "run")
+    epochs_seen = []
+
+    def stop_after_first_epoch() -> bool:
+        return len(epochs_seen) >= 1
+
+    def progress(p) -> None:
+        if p.val_loss is not None:
+            epochs_seen.append(p.epoch)
+
+    with pytest.raises(TrainingCancelled):
+        train(
+            _cfg(tiny_model_config, stage="1", epochs=3, checkpoint=prefix),
+            samples,
+            progress=progress,
+            should_stop=stop_after_first_epoch,
+        )
+    assert (tmp_path / "run.ckpt.safetensors").exists()
+    resumed = train(_cfg(tiny_model_config, stage="1", epochs=3, checkpoint=prefix), samples)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    assert not (tmp_path / "run.ckpt.safetensors").exists()  # removed once the run completes
+
+
+def test_nan_loss_is_reported(tiny_dataset, tiny_model_config, monkeypatch):
+    import models.training as training
+
+    monkeypatch.setattr(training, "segmentation_loss", lambda logits, target: logits.sum() * float("nan"))
+    with pytest.raises(TrainingError, match="loss became nan"):
+        train(_cfg(tiny_model_config, stage="1", epochs=1), samples_from_layout(tiny_dataset))
+
+
+def test_device_selection():
+    from models.device import select_device
+
+    assert select_device("auto").type in {"cpu", "cuda", "mps"}
+    assert select_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            select_device("cuda")
