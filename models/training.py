@@ -191,6 +191,17 @@ class _Heads(nn.Module):
         return F.interpolate(m.seg_head(dec), size=out_size, mode="bilinear", align_corners=False), fraction
 
 
+def _agree(value: float, device: torch.device, op: str = "mean") -> float:
+    """Under DDP every rank must take the same early-stopping and time-limit decisions."""
+    if not (is_distributed() and torch.distributed.is_initialized()):
+        return value
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(
+        t, op=torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM
+    )
+    return float(t) if op == "max" else float(t) / torch.distributed.get_world_size()
+
+
 def _wrap(module: nn.Module, device: torch.device) -> nn.Module:
     if not is_distributed():
         return module
@@ -385,6 +396,7 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
             val_loss, metrics = run.validate(val_loader)
         else:  # no validation embryos: judge by the training loss
             val_loss, metrics = train_loss, {}
+        val_loss = _agree(val_loss, device)
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, **metrics})
         if val_loss < best_val - 1e-6:
             best_val, best_epoch, best_metrics, bad_epochs = val_loss, epoch, metrics, 0
@@ -423,7 +435,7 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
         if bad_epochs >= cfg.patience:
             stopped_early = True
             break
-        if stopper.out_of_time:
+        if _agree(float(stopper.out_of_time), device, "max"):
             stopped_early = True
             break
     model.load_state_dict(best_state)
@@ -483,7 +495,7 @@ class _ImageRun:
                 progress(
                     TrainProgress(self.cfg.stage, epoch + 1, self.cfg.epochs, step + 1, self.steps_per_epoch, total / n)
                 )
-            if self.stopper.out_of_time:
+            if self.stopper.out_of_time and not is_distributed():
                 break
         return total / max(n, 1)
 

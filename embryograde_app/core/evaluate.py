@@ -25,7 +25,7 @@ def evaluate_predictor(
 
     scheme = get_scheme(scheme_name)
     dice = DiceCounter()
-    abs_errors, area_errors, truth_bins, pred_bins = [], [], [], []
+    abs_errors, area_errors, truth_bins, pred_bins, area_bins = [], [], [], [], []
     violations = n_range = 0
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
@@ -41,6 +41,7 @@ def evaluate_predictor(
                     mask = cv2.resize(mask, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
                 dice.add(mask, truth)
                 area_errors.append(abs(frag_pct(mask) - frag_pct(truth)))
+                area_bins.append((scheme.bin_index(frag_pct(truth)), scheme.bin_index(frag_pct(mask))))
             if s.has_label and s.lo_pct == s.hi_pct:
                 abs_errors.append(abs(reg_pct - s.lo_pct))
                 truth_bins.append(scheme.bin_index(s.lo_pct))
@@ -56,6 +57,7 @@ def evaluate_predictor(
         "dice_blastomere": dice.dice(1),
         "mae_pct": float(np.mean(abs_errors)) if abs_errors else None,
         "area_mae_pct": float(np.mean(area_errors)) if area_errors else None,
+        "area_grade_accuracy": float(np.mean([t == p for t, p in area_bins])) if area_bins else None,
         "grade_accuracy": float(np.trace(conf) / conf.sum()) if conf.sum() else None,
         "kappa_linear": weighted_kappa(conf),
         "grade_confusion": conf.tolist(),

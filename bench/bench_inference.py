@@ -1,0 +1,63 @@
+"""Benchmark: AttnRegDeepLab inference cost against a plain DeepLabV3+ with the same encoder (DESIGN 8).
+
+Budget: <= 1.15x. Both networks run in the same process, interleaved, on the same input, on the CPU.
+Run: python -m bench.bench_inference [--quick] [--size 256] [--batch 1] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from bench.timing import interleaved_medians
+from models import AttnRegDeepLab, ModelConfig
+from models.attnregdeeplab import count_parameters
+
+BUDGET = 1.15
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="inference overhead vs plain DeepLabV3+")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    args = parser.parse_args(argv)
+    size, repeats = (64, 3) if args.quick else (args.size, args.repeats)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    full = AttnRegDeepLab(ModelConfig(input_size=size)).eval()
+    plain = AttnRegDeepLab(ModelConfig(input_size=size, attention_gates=False, regression_head=False)).eval()
+    x = torch.randn(args.batch, 1, size, size)
+
+    def run(model):
+        def call():
+            with torch.inference_mode():
+                model(x)
+
+        return call
+
+    medians = interleaved_medians({"attnregdeeplab": run(full), "deeplabv3plus": run(plain)}, repeats)
+    ratio = medians["attnregdeeplab"] / medians["deeplabv3plus"]
+    result = {
+        "size": size,
+        "batch": args.batch,
+        "threads": torch.get_num_threads(),
+        "ms_per_frame_attnregdeeplab": round(1000 * medians["attnregdeeplab"] / args.batch, 2),
+        "ms_per_frame_deeplabv3plus": round(1000 * medians["deeplabv3plus"] / args.batch, 2),
+        "ratio": round(ratio, 3),
+        "budget": BUDGET,
+        "within_budget": ratio <= BUDGET,
+        "params_attnregdeeplab": count_parameters(full),
+        "params_deeplabv3plus": count_parameters(plain),
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

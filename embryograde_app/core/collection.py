@@ -1,0 +1,88 @@
+"""What the window browses before the project store exists: embryos, their frames, masks and labels.
+
+A layout-v1 folder gives one embryo per frames/<id>/ folder, with its masks and labels.csv; any other
+folder (or file) the frame readers understand gives one embryo per well and focal plane found in it.
+Qt-free, so navigation logic is tested without a window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embryograde_app.core.frames import FrameProblem, FrameSequence, NoFramesError, open_frames
+from embryograde_app.core.layout import DatasetLayout, LabelRow, LayoutError, read_mask
+
+
+@dataclass
+class EmbryoEntry:
+    embryo_id: str
+    sequence: FrameSequence
+    layout: DatasetLayout | None = None
+    labels: dict[int, LabelRow] = field(default_factory=dict)
+    focal_plane: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.sequence)
+
+    def frame_number(self, index: int) -> int:
+        return self.sequence.infos[index].frame_number
+
+    def mask(self, index: int) -> np.ndarray | None:
+        """The stored mask of a frame, or None (no mask, or an unreadable one: that is reported, not raised)."""
+        if self.layout is None:
+            return None
+        path = self.layout.mask_path(self.embryo_id, self.frame_number(index))
+        if not path.exists():
+            return None
+        try:
+            return read_mask(path)
+        except LayoutError:
+            return None
+
+    def label(self, index: int) -> LabelRow | None:
+        return self.labels.get(self.frame_number(index))
+
+
+@dataclass
+class Collection:
+    root: Path
+    embryos: list[EmbryoEntry]
+    problems: list[FrameProblem | str]
+
+    def __len__(self) -> int:
+        return len(self.embryos)
+
+
+def open_collection(path: str | Path, cache_frames: int = 64) -> Collection:
+    """Open a layout-v1 dataset or any frame source; bad files become problems, the rest opens."""
+    root = Path(path)
+    problems: list[FrameProblem | str] = []
+    embryos: list[EmbryoEntry] = []
+    if DatasetLayout.is_layout(root):
+        layout = DatasetLayout(root)
+        try:
+            labels = layout.labels()
+        except LayoutError as exc:
+            labels = {}
+            problems.append(str(exc))
+        for embryo_id in layout.embryo_ids():
+            try:
+                seq = open_frames(layout.frames_dir / embryo_id, cache_frames=cache_frames)
+            except NoFramesError as exc:
+                problems.append(f"{embryo_id}: {exc}")
+                continue
+            problems.extend(seq.problems)
+            own = {frame: row for (eid, frame), row in labels.items() if eid == embryo_id}
+            embryos.append(EmbryoEntry(embryo_id, seq, layout, own))
+    else:
+        seq = open_frames(root, cache_frames=cache_frames)
+        problems.extend(seq.problems)
+        for (well, focal), sub in seq.groups().items():
+            name = root.stem if well is None else f"{root.stem} well {well}"
+            embryos.append(EmbryoEntry(name, sub, focal_plane=focal))
+    if not embryos:
+        raise NoFramesError(f"{root}: no embryos with readable frames", problems=[])
+    return Collection(root, embryos, problems)

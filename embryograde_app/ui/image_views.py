@@ -1,0 +1,98 @@
+"""Three linked pyqtgraph views: the frame, the frame with its mask, the frame with an attention heat map.
+
+One base ImageItem per view plus one RGBA overlay item, updated with autoLevels=False so that a frame
+switch only uploads new pixels; the ViewBoxes are linked so pan and zoom move together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from embryograde_app.ui.overlays import heat_lut, mask_rgba
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+class FrameView(pg.GraphicsLayoutWidget):
+    """A titled ViewBox with a grey base image and an optional overlay on top."""
+
+    def __init__(self, title: str, object_name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setBackground("#151515")
+        self.addLabel(title, row=0, col=0, color="#cfcfcf")
+        self.view_box: pg.ViewBox = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.base = pg.ImageItem(axisOrder="row-major")
+        self.overlay = pg.ImageItem(axisOrder="row-major")
+        self.overlay.setZValue(10)
+        self.view_box.addItem(self.base)
+        self.view_box.addItem(self.overlay)
+        self._shape: tuple[int, int] | None = None
+
+    def set_frame(self, image: np.ndarray) -> None:
+        levels = (0, 65535) if image.dtype == np.uint16 else (0, 255)
+        self.base.setImage(image, autoLevels=False, levels=levels)
+        if self._shape != image.shape[:2]:
+            self._shape = image.shape[:2]
+            self.view_box.autoRange(padding=0.0)
+
+    def set_overlay(self, rgba: np.ndarray | None) -> None:
+        if rgba is None:
+            self.overlay.clear()
+        else:
+            self.overlay.setImage(rgba, autoLevels=False, levels=(0, 255))
+
+
+class LinkedViews(QWidget):
+    """The image, overlay and attention views side by side, panning and zooming together."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.image_view = FrameView("Frame", "view_image")
+        self.overlay_view = FrameView("Masks  (blastomere blue, fragment orange)", "view_overlay")
+        self.attention_view = FrameView("Attention", "view_attention")
+        # The colour bar lives in its own widget: views of unequal size fight when X and Y are both linked.
+        self.colour_bar_widget = pg.GraphicsLayoutWidget()
+        self.colour_bar_widget.setBackground("#151515")
+        self.colour_bar_widget.setFixedWidth(62)
+        self.colour_bar = pg.ColorBarItem(
+            values=(0, 1),
+            colorMap=pg.ColorMap(np.linspace(0, 1, 256), heat_lut()),
+            interactive=False,
+            width=12,
+            label="gate",
+        )
+        self.colour_bar_widget.addItem(self.colour_bar, row=0, col=0)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        for view in self.views:
+            layout.addWidget(view, 1)
+        layout.addWidget(self.colour_bar_widget)
+        for view in self.views[1:]:
+            view.view_box.setXLink(self.image_view.view_box)
+            view.view_box.setYLink(self.image_view.view_box)
+        self.opacity = 0.45
+        self.outline = False
+
+    @property
+    def views(self) -> list[FrameView]:
+        return [self.image_view, self.overlay_view, self.attention_view]
+
+    def show_frame(self, image: np.ndarray, mask: np.ndarray | None, attention: np.ndarray | None) -> None:
+        for view in self.views:
+            view.set_frame(image)
+        self.show_mask(mask)
+        self.show_attention(attention)
+
+    def show_mask(self, mask: np.ndarray | None) -> None:
+        self.overlay_view.set_overlay(None if mask is None else mask_rgba(mask, self.opacity, self.outline))
+
+    def show_attention(self, attention: np.ndarray | None) -> None:
+        if attention is None:
+            self.attention_view.set_overlay(None)
+            return
+        index = np.clip(attention * 255, 0, 255).astype(np.uint8)
+        self.attention_view.set_overlay(heat_lut()[index])

@@ -1,0 +1,248 @@
+"""The main window: embryo list, time-lapse navigator, linked views and readouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from embryograde_app.core.collection import Collection, open_collection
+from embryograde_app.core.frames import FrameReadError, NoFramesError
+from embryograde_app.core.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
+from embryograde_app.ui.image_views import LinkedViews
+
+PLAY_INTERVAL_MS = 120
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.setObjectName("main_window")
+        self.setWindowTitle("EmbryoGrade")
+        self.settings = settings or QSettings("EmbryoGrade", "EmbryoGrade")
+        self.collection: Collection | None = None
+        self.scheme = get_scheme(str(self.settings.value("scheme", DEFAULT_SCHEME)))
+        self._build_widgets()
+        self._build_actions()
+        self.play_timer = QTimer(self)
+        self.play_timer.setInterval(PLAY_INTERVAL_MS)
+        self.play_timer.timeout.connect(self._advance_playback)
+        self.resize(1500, 760)
+
+    # ------------------------------------------------------------------------------------ building
+    def _build_widgets(self) -> None:
+        self.embryo_list = QListWidget(objectName="embryo_list")
+        self.embryo_list.currentRowChanged.connect(self._on_embryo_changed)
+        self.focal_combo = QComboBox(objectName="focal_combo")
+        self.focal_combo.setToolTip("Focal plane")
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(QLabel("Embryos"))
+        left_layout.addWidget(self.embryo_list, 1)
+        left_layout.addWidget(QLabel("Focal plane"))
+        left_layout.addWidget(self.focal_combo)
+
+        self.views = LinkedViews()
+        self.frame_slider = QSlider(Qt.Orientation.Horizontal, objectName="frame_slider")
+        self.frame_slider.valueChanged.connect(self._on_frame_changed)
+        self.play_button = QPushButton("Play", objectName="play_button")
+        self.play_button.setCheckable(True)
+        self.play_button.toggled.connect(self._set_playing)
+        self.frame_label = QLabel("—", objectName="frame_label")
+        self.frame_label.setMinimumWidth(150)
+        nav = QHBoxLayout()
+        nav.addWidget(self.play_button)
+        nav.addWidget(self.frame_slider, 1)
+        nav.addWidget(self.frame_label)
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.addWidget(self.views, 1)
+        centre_layout.addLayout(nav)
+
+        readouts = QGroupBox("Fragmentation")
+        form = QFormLayout(readouts)
+        self.frag_pct_label = QLabel("—", objectName="frag_pct_label")
+        self.grade_label = QLabel("—", objectName="grade_label")
+        for label in (self.frag_pct_label, self.grade_label):
+            label.setStyleSheet("font-size: 20px; font-weight: 600;")
+        self.label_info = QLabel("—", objectName="label_info")
+        form.addRow("Mask area %", self.frag_pct_label)
+        form.addRow(f"Grade ({self.scheme.key})", self.grade_label)
+        form.addRow("Label", self.label_info)
+        display = QGroupBox("Display")
+        display_form = QFormLayout(display)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, objectName="opacity_slider")
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(int(float(self.settings.value("overlay_opacity", 45))))
+        self.opacity_slider.valueChanged.connect(self._on_opacity_changed)
+        self.outline_combo = QComboBox(objectName="outline_combo")
+        self.outline_combo.addItems(["Fill", "Outline"])
+        self.outline_combo.currentIndexChanged.connect(self._on_outline_changed)
+        display_form.addRow("Mask opacity", self.opacity_slider)
+        display_form.addRow("Mask style", self.outline_combo)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(readouts)
+        right_layout.addWidget(display)
+        right_layout.addStretch(1)
+        self.problems_label = QLabel("", objectName="problems_label")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setStyleSheet("color: #b35900;")
+        right_layout.addWidget(self.problems_label)
+
+        splitter = QSplitter()
+        for widget, stretch in ((left, 0), (centre, 1), (right, 0)):
+            splitter.addWidget(widget)
+            splitter.setStretchFactor(splitter.count() - 1, stretch)
+        splitter.setSizes([200, 1050, 250])
+        self.setCentralWidget(splitter)
+        self.views.opacity = self.opacity_slider.value() / 100
+
+    def _build_actions(self) -> None:
+        self.action_open = QAction("&Open folder…", self, objectName="action_open")
+        self.action_open.setShortcut(QKeySequence.StandardKey.Open)
+        self.action_open.triggered.connect(self._choose_folder)
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.action_open)
+        shortcuts = [
+            (Qt.Key.Key_Right, lambda: self.step_frame(1)),
+            (Qt.Key.Key_Left, lambda: self.step_frame(-1)),
+            (Qt.Key.Key_Down, lambda: self.step_embryo(1)),
+            (Qt.Key.Key_Up, lambda: self.step_embryo(-1)),
+            (Qt.Key.Key_Home, lambda: self.frame_slider.setValue(0)),
+            (Qt.Key.Key_End, lambda: self.frame_slider.setValue(self.frame_slider.maximum())),
+            (Qt.Key.Key_Space, lambda: self.play_button.toggle()),
+        ]
+        for key, slot in shortcuts:
+            action = QAction(self)
+            action.setShortcut(QKeySequence(key))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+
+    # ------------------------------------------------------------------------------------ opening
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a time-lapse or dataset folder")
+        if folder:
+            self.open_path(folder)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a layout-v1 dataset or a frame folder; a bad source is a message, never a crash."""
+        try:
+            collection = open_collection(path)
+        except (NoFramesError, OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Cannot open", str(exc))
+            return False
+        self.collection = collection
+        self.settings.setValue("last_path", str(Path(path).resolve()))
+        self.setWindowTitle(f"EmbryoGrade — {Path(path).name}")
+        problems = [str(p) for p in collection.problems]
+        self.problems_label.setText(f"{len(problems)} file(s) skipped:\n" + "\n".join(problems[:8]) if problems else "")
+        self.embryo_list.blockSignals(True)
+        self.embryo_list.clear()
+        for entry in collection.embryos:
+            self.embryo_list.addItem(f"{entry.embryo_id}  ({len(entry)} frames)")
+        self.embryo_list.blockSignals(False)
+        self.embryo_list.setCurrentRow(0)
+        return True
+
+    # ------------------------------------------------------------------------------------ navigation
+    @property
+    def current_embryo(self):
+        row = self.embryo_list.currentRow()
+        if self.collection is None or not 0 <= row < len(self.collection):
+            return None
+        return self.collection.embryos[row]
+
+    def _on_embryo_changed(self, row: int) -> None:
+        entry = self.current_embryo
+        if entry is None:
+            return
+        self.focal_combo.clear()
+        self.focal_combo.addItem("central" if entry.focal_plane in (None, 0) else f"{entry.focal_plane:+d}")
+        self.frame_slider.blockSignals(True)
+        self.frame_slider.setRange(0, max(len(entry) - 1, 0))
+        self.frame_slider.setValue(0)
+        self.frame_slider.blockSignals(False)
+        self._on_frame_changed(0)
+
+    def step_frame(self, delta: int) -> None:
+        self.frame_slider.setValue(min(max(self.frame_slider.value() + delta, 0), self.frame_slider.maximum()))
+
+    def step_embryo(self, delta: int) -> None:
+        if self.embryo_list.count():
+            row = min(max(self.embryo_list.currentRow() + delta, 0), self.embryo_list.count() - 1)
+            self.embryo_list.setCurrentRow(row)
+
+    def _set_playing(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+        if playing:
+            self.play_timer.start()
+        else:
+            self.play_timer.stop()
+
+    def _advance_playback(self) -> None:
+        if self.frame_slider.value() >= self.frame_slider.maximum():
+            self.play_button.setChecked(False)
+        else:
+            self.step_frame(1)
+
+    def _on_frame_changed(self, index: int) -> None:
+        entry = self.current_embryo
+        if entry is None or not len(entry):
+            return
+        info = entry.sequence.infos[index]
+        self.frame_label.setText(f"frame {info.frame_number}  ({index + 1}/{len(entry)})")
+        try:
+            image = entry.sequence.read_uint8(index)
+        except FrameReadError as exc:
+            self.problems_label.setText(str(exc))
+            return
+        mask = entry.mask(index)
+        if mask is not None and mask.shape != image.shape:
+            mask = None
+        self.views.show_frame(image, mask, None)
+        self._show_readouts(mask, entry.label(index))
+
+    def _show_readouts(self, mask, label) -> None:
+        if mask is None:
+            self.frag_pct_label.setText("—")
+            self.grade_label.setText("—")
+        else:
+            pct = frag_pct(mask)
+            self.frag_pct_label.setText(f"{pct:.1f} %")
+            bin_ = self.scheme.bin_of(self.scheme.grade(pct))
+            self.grade_label.setText(f"{bin_.grade} ({bin_.name})")
+        if label is not None and label.has_range:
+            self.label_info.setText(f"range {label.range_lo:g}–{label.range_hi:g} %")
+        elif label is not None and label.frag_pct is not None:
+            self.label_info.setText(f"{label.frag_pct:.1f} %")
+        else:
+            self.label_info.setText("—")
+
+    # ------------------------------------------------------------------------------------ display
+    def _on_opacity_changed(self, value: int) -> None:
+        self.views.opacity = value / 100
+        self.settings.setValue("overlay_opacity", value)
+        self._on_frame_changed(self.frame_slider.value())
+
+    def _on_outline_changed(self, index: int) -> None:
+        self.views.outline = index == 1
+        self._on_frame_changed(self.frame_slider.value())

@@ -1,0 +1,74 @@
+"""Copy a trained stage-2 model into resources/ as the bundled weights (fp16), if it beats the current one.
+
+"Beats" means a better held-out score (fragment Dice + grade accuracy - MAE/100) on the same test seed;
+every committed version stays in the history, so a weaker model is never committed over a stronger one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from embryograde_app.paths import BUNDLED_WEIGHTS  # noqa: E402
+from models.weights import load_model, read_metadata, save_model  # noqa: E402
+
+
+def score(metrics: dict) -> float:
+    return (
+        (metrics.get("dice_fragment") or 0)
+        + (metrics.get("grade_accuracy") or 0)
+        - (metrics.get("mae_pct") or 100) / 100
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--stage2", required=True)
+    p.add_argument("--eval", required=True, help="evaluate JSON of the stage-2 model on the held-out set")
+    p.add_argument("--eval-stage1", help="evaluate JSON of the stage-1 model (Dice kept by stage 2?)")
+    p.add_argument("--test-seed", type=int, required=True)
+    p.add_argument("--minutes", type=float, required=True)
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args()
+    test = json.loads(Path(args.eval).read_text())
+    stage1_test = json.loads(Path(args.eval_stage1).read_text()) if args.eval_stage1 else None
+    if BUNDLED_WEIGHTS.exists() and not args.force:
+        old = read_metadata(BUNDLED_WEIGHTS).get("metrics", {}).get("held_out", {})
+        if old.get("test_seed") == args.test_seed and score(test) <= score(old):
+            print(f"not published: score {score(test):.4f} does not beat the bundled {score(old):.4f}")
+            return 1
+    model, meta = load_model(args.stage2)
+    stage1_meta = read_metadata(meta["parent"]["path"]) if meta.get("parent") else {}
+    keep = (
+        "dice_fragment",
+        "dice_blastomere",
+        "mae_pct",
+        "area_mae_pct",
+        "grade_accuracy",
+        "kappa_linear",
+        "grade_confusion",
+        "n_frames",
+    )
+    meta["version"] = "bundled-r18-" + meta["sha256"][:8]
+    meta["commands"] = ["bash scripts/train_bundled.sh", stage1_meta.get("command"), meta.get("command")]
+    meta["metrics"]["held_out"] = {"test_seed": args.test_seed, **{k: test.get(k) for k in keep}}
+    if stage1_test:
+        meta["metrics"]["held_out_stage1"] = {k: stage1_test.get(k) for k in keep}
+    meta["metrics"]["stage1_validation"] = stage1_meta.get("metrics", {}).get("validation")
+    meta["stage1_history"] = stage1_meta.get("history")
+    meta["total_training_minutes"] = args.minutes
+    meta["parent"] = None  # the first bundled version; later ones name their parent here
+    meta.pop("sha256", None)
+    save_model(BUNDLED_WEIGHTS, model, meta, fp16=True)
+    print(
+        f"published {BUNDLED_WEIGHTS} ({BUNDLED_WEIGHTS.stat().st_size / 1e6:.1f} MB), held-out {meta['metrics']['held_out']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

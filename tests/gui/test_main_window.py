@@ -1,0 +1,111 @@
+"""Main window through its object names: navigation, keyboard, overlays, readouts, bad folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QMessageBox, QSlider, QWidget
+
+NAMES = {
+    "embryo_list": QListWidget,
+    "frame_slider": QSlider,
+    "focal_combo": QComboBox,
+    "frag_pct_label": QLabel,
+    "grade_label": QLabel,
+    "opacity_slider": QSlider,
+    "view_image": QWidget,
+    "view_overlay": QWidget,
+    "view_attention": QWidget,
+}
+
+
+def test_object_names_and_entry_point(window):
+    assert window.objectName() == "main_window"
+    for name, cls in NAMES.items():
+        assert window.findChild(cls, name) is not None, name
+    assert window.findChild(object, "action_open") is not None
+
+
+def test_opens_layout_with_embryos_and_frames(window):
+    embryo_list = window.findChild(QListWidget, "embryo_list")
+    slider = window.findChild(QSlider, "frame_slider")
+    assert embryo_list.count() == 6
+    assert slider.maximum() == 2
+    assert window.findChild(QLabel, "frag_pct_label").text().endswith("%")
+    assert window.findChild(QLabel, "grade_label").text()[0] in "123"
+
+
+def test_keyboard_navigation(window, qtbot):
+    slider = window.findChild(QSlider, "frame_slider")
+    embryo_list = window.findChild(QListWidget, "embryo_list")
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert slider.value() == 1
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    assert slider.value() == 2
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    assert slider.value() == 0
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    assert slider.value() == 0
+    qtbot.keyClick(window, Qt.Key.Key_Down)
+    assert embryo_list.currentRow() == 1
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    assert embryo_list.currentRow() == 0
+
+
+def test_playback_runs_to_the_end_and_stops(window, qtbot):
+    slider = window.findChild(QSlider, "frame_slider")
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: slider.value() == slider.maximum(), timeout=3000)
+    qtbot.waitUntil(lambda: not window.play_button.isChecked(), timeout=3000)
+
+
+def test_readout_matches_the_stored_mask(window, tiny_dataset):
+    from embryograde_app.core.layout import read_mask
+    from embryograde_app.core.schemes import frag_pct
+
+    window.findChild(QListWidget, "embryo_list").setCurrentRow(2)
+    window.findChild(QSlider, "frame_slider").setValue(1)
+    expected = frag_pct(read_mask(tiny_dataset / "masks" / "E002" / "0001.png"))
+    assert window.findChild(QLabel, "frag_pct_label").text() == f"{expected:.1f} %"
+
+
+def test_overlay_opacity_changes_the_overlay_pixels(window, settings):
+    overlay = window.views.overlay_view.overlay
+    slider = window.findChild(QSlider, "opacity_slider")
+    slider.setValue(80)
+    alpha_80 = np.asarray(overlay.image)[..., 3].max()
+    slider.setValue(20)
+    alpha_20 = np.asarray(overlay.image)[..., 3].max()
+    assert alpha_80 == round(255 * 0.8) and alpha_20 == round(255 * 0.2)
+    assert int(settings.value("overlay_opacity")) == 20
+
+
+def test_linked_views_pan_together(window):
+    views = window.views.views
+    views[0].view_box.setXRange(10, 40, padding=0)
+    for v in views[1:]:
+        assert v.view_box.viewRange()[0] == pytest.approx(views[0].view_box.viewRange()[0], abs=0.5)
+
+
+def test_bad_folder_is_a_message_not_a_crash(window, tmp_path, monkeypatch):
+    messages = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: messages.append(args[2]))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert window.open_path(empty) is False
+    assert messages and "empty" in messages[0]
+    assert window.findChild(QListWidget, "embryo_list").count() == 6  # what was open stays open
+
+
+def test_corrupt_frames_are_listed_and_skipped(window, tmp_path):
+    import cv2
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"img{i}.png"), np.full((32, 32), 60 * i, np.uint8))
+    (folder / "img3.png").write_bytes(b"")
+    assert window.open_path(folder)
+    assert window.findChild(QSlider, "frame_slider").maximum() == 2
+    assert "img3.png" in window.problems_label.text()

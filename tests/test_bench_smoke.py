@@ -1,0 +1,22 @@
+"""Every benchmark has a quick smoke mode that the suite runs (numbers are not asserted: no timing tests)."""
+
+from __future__ import annotations
+
+
+def test_inference_bench_quick():
+    from bench.bench_inference import main
+
+    result = main(["--quick"])
+    assert result["ms_per_frame_attnregdeeplab"] > 0 and result["ms_per_frame_deeplabv3plus"] > 0
+    assert result["ratio"] > 0
+    assert result["params_attnregdeeplab"] > result["params_deeplabv3plus"]
+
+
+def test_ablation_quick(tmp_path):
+    from bench.ablation import main
+
+    summary = main(["--quick", "--out", str(tmp_path / "ablation.md")])
+    assert set(summary["rows"]) == {"plain", "gates", "e2e", "two_stage"}
+    assert summary["rows"]["plain"]["mae_pct"] is None  # no regression head, no regression MAE
+    assert summary["rows"]["two_stage"]["mae_pct"] is not None
+    assert (tmp_path / "ablation.md").read_text().count("\n") >= 6

@@ -1,0 +1,73 @@
+"""safetensors + sidecar: round trip, fp16 storage, tampering and truncation caught, nothing unpickled."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from models import AttnRegDeepLab
+from models.weights import WeightsError, load_model, save_model
+
+
+@pytest.fixture
+def model(tiny_model_config):
+    torch.manual_seed(1)
+    return AttnRegDeepLab(tiny_model_config).eval()
+
+
+def test_round_trip_fp32_is_exact(model, tmp_path):
+    path = tmp_path / "m.safetensors"
+    meta = save_model(path, model, {"version": "v1"}, fp16=False)
+    loaded, meta2 = load_model(path)
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        a, b = model(x), loaded(x)
+    assert torch.equal(a.seg_logits, b.seg_logits) and torch.equal(a.fraction, b.fraction)
+    assert meta2["version"] == "v1" and meta2["sha256"] == meta["sha256"]
+    assert meta2["classes"] == ["background", "blastomere", "fragment"]
+    assert set(meta2["normalisation"]) == {"mean", "std", "scale"}
+
+
+def test_fp16_storage_is_close_and_half_the_size(model, tmp_path):
+    save_model(tmp_path / "a.safetensors", model, fp16=False)
+    save_model(tmp_path / "b.safetensors", model, fp16=True)
+    assert (tmp_path / "b.safetensors").stat().st_size < 0.6 * (tmp_path / "a.safetensors").stat().st_size
+    loaded, _ = load_model(tmp_path / "b.safetensors")
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x).fraction, loaded(x).fraction, atol=2e-2)
+
+
+def test_truncated_or_tampered_file_is_refused(model, tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_model(path, model)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="sha256 does not match"):
+        load_model(path)
+    with pytest.raises(WeightsError, match="not a valid safetensors"):
+        load_model(path, verify=False)
+
+
+def test_missing_sidecar_or_wrong_architecture(model, tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_model(path, model)
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    meta["config"]["decoder_channels"] = 32
+    side.write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="has shape"):
+        load_model(path)
+    side.unlink()
+    with pytest.raises(WeightsError, match="sidecar JSON is missing"):
+        load_model(path)
+
+
+def test_pickle_file_is_not_loaded(tmp_path):
+    path = tmp_path / "evil.safetensors"
+    torch.save({"x": torch.zeros(1)}, path)  # a pickle in disguise
+    path.with_suffix(".json").write_text(json.dumps({"config": {}}))
+    with pytest.raises(WeightsError, match="not a valid safetensors"):
+        load_model(path)
