@@ -64,9 +64,8 @@ def main() -> int:
     meta["parent"] = None  # the first bundled version; later ones name their parent here
     meta.pop("sha256", None)
     save_model(BUNDLED_WEIGHTS, model, meta, fp16=True)
-    print(
-        f"published {BUNDLED_WEIGHTS} ({BUNDLED_WEIGHTS.stat().st_size / 1e6:.1f} MB), held-out {meta['metrics']['held_out']}"
-    )
+    size_mb = BUNDLED_WEIGHTS.stat().st_size / 1e6
+    print(f"published {BUNDLED_WEIGHTS} ({size_mb:.1f} MB), held-out {meta['metrics']['held_out']}")
     return 0
 
 
