@@ -38,3 +38,17 @@ def tiny_model_config():
     from models import ModelConfig
 
     return ModelConfig(input_size=64, aspp_channels=16, decoder_channels=16, skip_channels=8, embedding_dim=16)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory, tiny_model_config) -> Path:
+    """An untrained tiny network saved like a real one: enough to test every pipeline end to end."""
+    import torch
+
+    from models import AttnRegDeepLab
+    from models.weights import save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_model(path, AttnRegDeepLab(tiny_model_config).eval(), {"version": "tiny-test"})
+    return path

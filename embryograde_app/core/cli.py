@@ -204,6 +204,105 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ import/export
+def _print_skipped(command: str, skipped: list[str]) -> None:
+    if skipped:
+        print(f"{len(skipped)} problem(s):", file=sys.stderr)
+        for line in skipped:
+            print(f"  {line}", file=sys.stderr)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.store import ProjectError
+
+    bar = _progress_bar(0, "import")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        summary = import_into_project(args.project, args.sources, progress)
+    except ProjectError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        bar.close()
+    print(f"{args.project}: {summary.line()}")
+    _print_skipped("import", summary.skipped)
+    return 1 if summary.skipped else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from embryograde_app.core.store import ProjectError, ProjectStore
+
+    if not (args.csv or args.masks or args.labelme or args.layout):
+        raise CommandError("nothing to export: give --csv, --masks, --labelme and/or --layout")
+    try:
+        if args.csv:
+            from embryograde_app.core.export import export_project_csv
+
+            n, summary_file = export_project_csv(args.project, args.csv, args.scheme)
+            print(f"wrote {n} row(s) to {args.csv} and the per-embryo summary to {summary_file}")
+        if args.masks or args.labelme or args.layout:
+            from embryograde_app.core import interop
+
+            with ProjectStore(args.project) as store:
+                for target, fn, what in (
+                    (args.masks, interop.export_png_masks, "PNG masks"),
+                    (args.labelme, interop.export_labelme, "labelme files"),
+                    (args.layout, interop.export_layout_v1, "layout-v1 frames"),
+                ):
+                    if target:
+                        print(f"wrote {fn(store, Path(target))} {what} to {target}")
+    except (ProjectError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- grade
+def cmd_grade(args: argparse.Namespace) -> int:
+    from embryograde_app.core.grading import grade_inputs_to_csv, grade_project
+    from embryograde_app.core.store import ProjectError, ProjectStore
+    from models.predictor import Predictor
+    from models.weights import WeightsError
+
+    inputs = [Path(p) for p in args.inputs]
+    projects = [p for p in inputs if ProjectStore.is_project(p)]
+    bar = _progress_bar(0, "grade")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total or None
+        bar.update(done - bar.n)
+
+    try:
+        if projects:
+            if len(inputs) != 1:
+                raise CommandError("grade one project at a time (a project folder cannot be mixed with other inputs)")
+            summary = grade_project(
+                projects[0],
+                lambda path: Predictor.from_file(path, args.device),
+                args.scheme,
+                args.batch_size,
+                weights=args.weights,
+                progress=progress,
+            )
+        else:
+            if not args.csv:
+                raise CommandError("--csv OUT is required when grading folders or files")
+            from embryograde_app.paths import BUNDLED_WEIGHTS
+
+            predictor = Predictor.from_file(args.weights or BUNDLED_WEIGHTS, args.device)
+            summary = grade_inputs_to_csv(predictor, inputs, args.csv, args.scheme, args.batch_size, progress)
+    except (ProjectError, WeightsError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        bar.close()
+    print(summary.line() + (f"; report {args.csv}" if args.csv and not projects else ""))
+    _print_skipped("grade", summary.skipped)
+    return 1 if summary.skipped else 0
+
+
 # ------------------------------------------------------------------------------------------------- gui
 def cmd_gui(args: argparse.Namespace) -> int:
     from embryograde_app.ui.app import run_gui
@@ -277,6 +376,42 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--scheme", default="istanbul2011")
     e.set_defaults(func=cmd_evaluate)
+
+    i = sub.add_parser(
+        "import",
+        help="import frames, layout-v1 datasets or labelme folders into a project",
+        description="Create PROJECT if needed and import each SOURCE; importing twice adds nothing.",
+    )
+    i.add_argument("project")
+    i.add_argument("sources", nargs="+", metavar="SOURCE")
+    i.set_defaults(func=cmd_import)
+
+    x = sub.add_parser(
+        "export",
+        help="export a project's grades, masks or dataset",
+        description="CSV grade report (+ OUT_embryos.csv summary), PNG masks, labelme, layout v1.",
+    )
+    x.add_argument("project")
+    x.add_argument("--csv", help="grade report: one row per graded frame")
+    x.add_argument("--masks", help="folder for PNG masks")
+    x.add_argument("--labelme", help="folder for labelme JSON (+ images)")
+    x.add_argument("--layout", help="folder for a layout-v1 dataset (trainable)")
+    x.add_argument("--scheme", default="istanbul2011")
+    x.set_defaults(func=cmd_export)
+
+    gr = sub.add_parser(
+        "grade",
+        help="batch grading of folders, files or a project",
+        description="Grade INPUT folders/files into --csv OUT, or grade a PROJECT in place. "
+        "Re-running skips frames already graded by the same model version.",
+    )
+    gr.add_argument("inputs", nargs="+", metavar="INPUT")
+    gr.add_argument("--csv", help="report file (required for folders and files)")
+    gr.add_argument("--weights", help="weights file (default: the project's active model, else the bundled one)")
+    gr.add_argument("--scheme", default="istanbul2011")
+    gr.add_argument("--batch-size", type=int, default=8)
+    gr.add_argument("--device", default="auto")
+    gr.set_defaults(func=cmd_grade)
 
     g = sub.add_parser("gui", help="open the grading window", description="Open the EmbryoGrade window.")
     g.add_argument("project", nargs="?", help="project or image folder to open")

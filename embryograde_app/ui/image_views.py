@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from embryograde_app.ui.overlays import heat_lut, mask_rgba
+from embryograde_app.core.overlays import heat_lut, mask_rgba
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 

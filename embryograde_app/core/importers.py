@@ -1,0 +1,189 @@
+"""`import PROJECT SOURCE...`: frames, layout-v1 datasets and labelme folders into a project.
+
+Every frame is its own small transaction and every file is content-addressed, so an import killed at
+any point leaves a consistent project, and running the same import again finishes it with no duplicate.
+Bad files are skipped with their name and reason; the rest is imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embryograde_app.core.atomic import encode_png
+from embryograde_app.core.frames import FrameReadError, FrameSequence, NoFramesError, open_frames
+from embryograde_app.core.layout import DatasetLayout, LayoutError, read_mask
+from embryograde_app.core.store import ProjectError, ProjectStore
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportSummary:
+    added_frames: int = 0
+    existing_frames: int = 0
+    added_masks: int = 0
+    added_labels: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def merge(self, other) -> None:
+        self.added_frames += getattr(other, "added_frames", 0)
+        self.existing_frames += getattr(other, "existing_frames", 0)
+        self.added_masks += getattr(other, "added_masks", 0)
+        self.added_labels += getattr(other, "added_labels", 0)
+        self.skipped.extend(getattr(other, "skipped", []))
+
+    def line(self) -> str:
+        return (
+            f"{self.added_frames} frame(s) added, {self.existing_frames} already there, {self.added_masks} mask(s), "
+            f"{self.added_labels} label(s), {len(self.skipped)} skipped"
+        )
+
+
+def embryo_key_for(folder_name: str, slide: str | None, well: int | None) -> str:
+    """Stable embryo identity: slide + well when the names carry them, else the source's name."""
+    if slide and well is not None:
+        return f"{slide}-W{well}"
+    if well is not None:
+        return f"{folder_name}-W{well}"
+    return folder_name
+
+
+def _frame_payload(seq: FrameSequence, index: int) -> tuple[bytes, str, tuple[int, int]]:
+    """Bytes to store for one frame: the original file for single images, a lossless PNG for pages."""
+    info = seq.infos[index]
+    pixels = seq.read(index)  # decodes: a truncated or corrupt file fails here, before anything is stored
+    if info.page is None:
+        return info.source.read_bytes(), info.source.suffix.lower(), pixels.shape[:2]
+    return encode_png(pixels), ".png", pixels.shape[:2]
+
+
+def import_frames(store: ProjectStore, source: Path, progress: Progress | None = None) -> ImportSummary:
+    summary = ImportSummary()
+    try:
+        seq = open_frames(source)
+    except (NoFramesError, OSError, ValueError) as exc:
+        summary.skipped.append(f"{source}: {exc}")
+        return summary
+    name = source.stem if source.is_file() else source.name
+    total = len(seq)
+    embryo_ids: dict[str, int] = {}
+    for i, info in enumerate(seq.infos):
+        key = embryo_key_for(name, info.slide, info.well)
+        if key not in embryo_ids:
+            embryo_ids[key] = store.ensure_embryo(key, slide=info.slide, well=info.well)
+        origin = f"{info.source}" + (f"#{info.page}" if info.page is not None else "")
+        try:
+            data, suffix, shape = _frame_payload(seq, i)
+            _, new = store.add_frame(
+                embryo_ids[key], info.frame_number, data, suffix, shape, origin, focal_plane=info.focal_plane or 0
+            )
+        except FrameReadError:
+            continue  # recorded in seq.problems with the file's name and reason
+        except (ProjectError, OSError) as exc:
+            summary.skipped.append(f"{info.name}: {exc}")
+            continue
+        summary.added_frames += new
+        summary.existing_frames += not new
+        if progress is not None:
+            progress(i + 1, total)
+    summary.skipped.extend(str(p) for p in seq.problems)
+    seq.close()
+    return summary
+
+
+def import_layout(store: ProjectStore, root: Path, progress: Progress | None = None) -> ImportSummary:
+    """A layout-v1 dataset: frames, masks (as imported revisions) and labels.csv come along."""
+    summary = ImportSummary()
+    layout = DatasetLayout(root)
+    try:
+        labels = layout.labels()
+        items = list(layout.items())
+    except LayoutError as exc:
+        summary.skipped.append(str(exc))
+        return summary
+    author = f"layout:{root.name}"
+    embryo_ids: dict[str, int] = {}
+    for n, item in enumerate(items):
+        if item.embryo_id not in embryo_ids:
+            embryo_ids[item.embryo_id] = store.ensure_embryo(item.embryo_id)
+        try:
+            seq = open_frames([item.image_path], cache_frames=1)
+            data, suffix, shape = _frame_payload(seq, 0)
+            frame_id, new = store.add_frame(
+                embryo_ids[item.embryo_id], item.frame, data, suffix, shape, str(item.image_path)
+            )
+        except (NoFramesError, FrameReadError, ProjectError, OSError) as exc:
+            summary.skipped.append(f"{item.image_path.name} ({item.embryo_id}): {exc}")
+            continue
+        summary.added_frames += new
+        summary.existing_frames += not new
+        label = labels.get((item.embryo_id, item.frame))
+        if label is not None and label.time_h is not None and new:
+            store.set_frame_time(frame_id, label.time_h)
+        if item.mask_path is not None:
+            try:
+                mask = read_mask(item.mask_path)
+                before = store.latest_mask(frame_id, ("import",))
+                rev = store.add_mask_revision(frame_id, mask, "import", author)
+                summary.added_masks += before is None or before.id != rev
+            except (LayoutError, ProjectError) as exc:
+                summary.skipped.append(f"{item.mask_path.name} ({item.embryo_id} mask): {exc}")
+        if label is not None and (label.has_range or (label.frag_pct is not None and item.mask_path is None)):
+            lo, hi = (label.range_lo, label.range_hi) if label.has_range else (label.frag_pct, label.frag_pct)
+            before = store.range_label(frame_id)
+            store.set_range_label(frame_id, lo, hi, author=author)
+            summary.added_labels += before is None or (before["lo"], before["hi"]) != (lo, hi)
+        if progress is not None:
+            progress(n + 1, len(items))
+    return summary
+
+
+_LABELME_HINT = re.compile(r'"shapes"\s*:')
+
+
+def _labelme_files(folder: Path) -> list[Path]:
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+        except OSError:
+            continue
+        if _LABELME_HINT.search(head):
+            found.append(path)
+    return found
+
+
+def import_source(store: ProjectStore, source: Path, progress: Progress | None = None) -> ImportSummary:
+    """One source of any supported kind (layout v1, labelme folder or file, frames)."""
+    if not source.exists():
+        return ImportSummary(skipped=[f"{source}: no such file or folder"])
+    if ProjectStore.is_project(source):
+        return ImportSummary(skipped=[f"{source}: is a project, not a source (open it instead)"])
+    if source.is_dir() and DatasetLayout.is_layout(source):
+        return import_layout(store, source, progress)
+    labelme = [source] if source.suffix.lower() == ".json" else (_labelme_files(source) if source.is_dir() else [])
+    if labelme:
+        from embryograde_app.core.interop import import_labelme_files
+
+        summary = ImportSummary()
+        summary.merge(import_labelme_files(store, labelme))
+        if source.is_dir():  # frames without an annotation still belong to the embryo
+            rest = import_frames(store, source, progress)
+            summary.added_frames += rest.added_frames
+            summary.skipped.extend(s for s in rest.skipped if not s.endswith(".json: unsupported file type"))
+        return summary
+    return import_frames(store, source, progress)
+
+
+def import_into_project(
+    project: str | Path, sources: list[str | Path], progress: Progress | None = None
+) -> ImportSummary:
+    """Create the project if needed and import every source; problems are collected, never raised."""
+    total = ImportSummary()
+    with ProjectStore(project, create=True) as store:
+        for source in sources:
+            total.merge(import_source(store, Path(source), progress))
+    return total

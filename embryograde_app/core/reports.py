@@ -1,0 +1,191 @@
+"""CSV grade reports: one row per graded frame plus a per-embryo summary file beside it.
+
+Files are UTF-8 with a byte-order mark (so Excel detects UTF-8; LibreOffice ignores it), RFC 4180 quoting
+and CRLF line ends, '.' as decimal separator. The per-embryo summary of OUT.csv is OUT_embryos.csv:
+frames graded, median / max / last fragmentation %, and the final grade (the grade of the median %).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from embryograde_app.core.atomic import atomic_write_text
+from embryograde_app.core.schemes import GradingScheme
+
+REPORT_COLUMNS = (
+    "embryo_id",
+    "well",
+    "focal_plane",
+    "frame",
+    "time_h",
+    "frag_pct_model",
+    "frag_pct_mask",
+    "grade",
+    "scheme",
+    "range_lo",
+    "range_hi",
+    "label_source",
+    "reviewed",
+    "reviewer",
+    "model_version",
+    "graded_at",
+    "source",
+)
+SUMMARY_COLUMNS = (
+    "embryo_id",
+    "well",
+    "frames_graded",
+    "median_pct",
+    "max_pct",
+    "last_frame",
+    "last_pct",
+    "final_grade",
+    "scheme",
+    "model_version",
+)
+ENCODING = "utf-8-sig"
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class GradeRow:
+    embryo_id: str
+    frame: int
+    frag_pct_model: float | None
+    frag_pct_mask: float | None
+    grade: str
+    scheme: str
+    model_version: str
+    well: int | None = None
+    focal_plane: int | None = None
+    time_h: float | None = None
+    range_lo: float | None = None
+    range_hi: float | None = None
+    label_source: str = "model"  # "human" when the grade comes from a person's mask or range label
+    reviewed: bool = False
+    reviewer: str = ""
+    graded_at: str = field(default_factory=_now_iso)
+    source: str = ""
+
+    def cells(self) -> list[str]:
+        def fmt(value) -> str:
+            if value is None:
+                return ""
+            if isinstance(value, bool):
+                return "yes" if value else "no"
+            if isinstance(value, float):
+                return f"{value:.2f}"
+            return str(value)
+
+        d = asdict(self)
+        return [fmt(d[c]) for c in REPORT_COLUMNS]
+
+
+def summary_path(report: str | Path) -> Path:
+    report = Path(report)
+    return report.with_name(report.stem + "_embryos" + report.suffix)
+
+
+def read_report(path: str | Path) -> list[dict[str, str]]:
+    """Rows of a report; a torn last line (a run killed while writing) is dropped, not fatal."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    text = path.read_bytes().decode(ENCODING, errors="replace")
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or tuple(rows[0]) != REPORT_COLUMNS:
+        raise ValueError(f"{path}: not an EmbryoGrade grade report (unexpected header); choose another --csv file")
+    good = [r for r in rows[1:] if len(r) == len(REPORT_COLUMNS)]
+    return [dict(zip(REPORT_COLUMNS, r, strict=True)) for r in good]
+
+
+def read_report_keys(path: str | Path, model_version: str) -> set[str]:
+    return {r["source"] for r in read_report(path) if r["model_version"] == model_version}
+
+
+def _render(rows: list[list[str]], header: tuple[str, ...]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+class GradeReportWriter:
+    """Appends rows to a report, flushed and fsynced per row, after rewriting any torn tail away."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        existing = read_report(self.path)
+        atomic_write_text_bom(self.path, _render([[r[c] for c in REPORT_COLUMNS] for r in existing], REPORT_COLUMNS))
+        self.fh = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self.writer = csv.writer(self.fh, lineterminator="\r\n")
+
+    def add(self, row: GradeRow) -> None:
+        self.writer.writerow(row.cells())
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def atomic_write_text_bom(path: Path, text: str) -> None:
+    atomic_write_text(path, "\ufeff" + text)
+
+
+def write_report(path: str | Path, rows: list[GradeRow]) -> None:
+    atomic_write_text_bom(Path(path), _render([r.cells() for r in rows], REPORT_COLUMNS))
+
+
+def write_embryo_summary(report: str | Path, scheme: GradingScheme) -> Path:
+    """Per-embryo summary of a report (median, max and last %, final grade = grade of the median)."""
+    by_embryo: dict[str, list[dict[str, str]]] = {}
+    for row in read_report(report):
+        by_embryo.setdefault(row["embryo_id"], []).append(row)
+    out_rows = []
+    for embryo, rows in sorted(by_embryo.items()):
+        rows.sort(key=lambda r: (int(r["frame"]), r["focal_plane"]))
+        pcts = [_reported_pct(r) for r in rows]
+        pcts = [p for p in pcts if p is not None]
+        if not pcts:
+            continue
+        median = statistics.median(pcts)
+        last = rows[-1]
+        out_rows.append(
+            [
+                embryo,
+                rows[0]["well"],
+                str(len(rows)),
+                f"{median:.2f}",
+                f"{max(pcts):.2f}",
+                last["frame"],
+                f"{_reported_pct(last):.2f}" if _reported_pct(last) is not None else "",
+                scheme.grade(median),
+                scheme.key,
+                ";".join(sorted({r["model_version"] for r in rows if r["model_version"]})),
+            ]
+        )
+    path = summary_path(report)
+    atomic_write_text_bom(path, _render(out_rows, SUMMARY_COLUMNS))
+    return path
+
+
+def _reported_pct(row: dict[str, str]) -> float | None:
+    """The % a row stands for: a person's mask first, then the model's regression."""
+    if row["label_source"] == "human" and row["frag_pct_mask"]:
+        return float(row["frag_pct_mask"])
+    if row["frag_pct_model"]:
+        return float(row["frag_pct_model"])
+    if row["frag_pct_mask"]:
+        return float(row["frag_pct_mask"])
+    return None

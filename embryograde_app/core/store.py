@@ -1,0 +1,571 @@
+"""The project store: the clinic's record of embryos, frames, masks, labels, predictions and models.
+
+A project is a folder:
+
+    PROJECT/project.sqlite        SQLite (WAL, foreign keys on, schema version + migrations)
+    PROJECT/frames/ab/<sha>.png   frame images, content-addressed (original bytes of image files)
+    PROJECT/masks/ab/<sha>.png    mask revisions, content-addressed PNG (class ids 0/1/2)
+    PROJECT/models/<version>.safetensors (+ .json)
+
+Masks are PNG files rather than BLOBs: they stay inspectable and exportable with any image tool, the
+database stays small (cheap WAL checkpoints and backups), and because a file is named by its content hash
+and written atomically *before* the transaction that refers to it, a crash leaves at most an unreferenced
+file — never a row pointing at a half-written mask. Re-running the same work writes the same name.
+
+Every change goes through one transaction that also appends to the audit log.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embryograde_app.core.atomic import atomic_write_bytes, encode_png
+from embryograde_app.core.schemes import frag_pct
+
+DB_NAME = "project.sqlite"
+SCHEMA_VERSION = 1
+
+
+class ProjectError(ValueError):
+    """A project folder that cannot be opened or an operation it refuses (message says why)."""
+
+
+_SCHEMA_V1 = """
+CREATE TABLE embryos (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,            -- stable identity: e.g. 'S0717/well7' or a layout embryo_id
+    name TEXT NOT NULL,
+    slide TEXT,
+    well INTEGER,
+    created_at REAL NOT NULL
+);
+CREATE TABLE frames (
+    id INTEGER PRIMARY KEY,
+    embryo_id INTEGER NOT NULL REFERENCES embryos(id) ON DELETE CASCADE,
+    focal_plane INTEGER NOT NULL DEFAULT 0,
+    frame_number INTEGER NOT NULL,
+    time_h REAL,
+    image_path TEXT NOT NULL,            -- relative to the project folder
+    image_sha256 TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    source TEXT NOT NULL,                -- where it was imported from (path[#page])
+    imported_at REAL NOT NULL,
+    UNIQUE (embryo_id, focal_plane, frame_number)
+);
+CREATE INDEX frames_by_sha ON frames(image_sha256);
+CREATE TABLE mask_revisions (
+    id INTEGER PRIMARY KEY,
+    frame_id INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+    parent_id INTEGER REFERENCES mask_revisions(id),
+    author_kind TEXT NOT NULL CHECK (author_kind IN ('model', 'human', 'import')),
+    author TEXT NOT NULL,                -- a model version or a person
+    created_at REAL NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    frag_pct REAL NOT NULL
+);
+CREATE INDEX masks_by_frame ON mask_revisions(frame_id, id);
+CREATE TABLE range_labels (
+    id INTEGER PRIMARY KEY,
+    frame_id INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+    lo REAL NOT NULL CHECK (lo >= 0 AND lo <= hi AND hi <= 100),
+    hi REAL NOT NULL,
+    author TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX labels_by_frame ON range_labels(frame_id, id);
+CREATE TABLE models (
+    id INTEGER PRIMARY KEY,
+    version TEXT NOT NULL UNIQUE,
+    parent_version TEXT,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    metrics TEXT NOT NULL DEFAULT '{}',  -- JSON
+    data_summary TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX one_active_model ON models(active) WHERE active = 1;
+CREATE TABLE predictions (
+    id INTEGER PRIMARY KEY,
+    frame_id INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+    model_version TEXT NOT NULL,
+    regression_pct REAL NOT NULL,
+    area_pct REAL NOT NULL,
+    grade TEXT NOT NULL,
+    scheme TEXT NOT NULL,
+    mask_revision_id INTEGER REFERENCES mask_revisions(id),
+    created_at REAL NOT NULL,
+    UNIQUE (frame_id, model_version)
+);
+CREATE TABLE reviews (
+    frame_id INTEGER PRIMARY KEY REFERENCES frames(id) ON DELETE CASCADE,
+    status TEXT NOT NULL CHECK (status IN ('unreviewed', 'reviewed')),
+    reviewer TEXT,
+    reviewed_at REAL
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    entity_id INTEGER,
+    details TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+# Migration i upgrades schema version i to i + 1. Version 0 is an empty database.
+MIGRATIONS: list[str] = [_SCHEMA_V1]
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    id: int
+    embryo_id: int
+    embryo_key: str
+    focal_plane: int
+    frame_number: int
+    time_h: float | None
+    image_path: Path
+    width: int
+    height: int
+    source: str
+
+
+@dataclass(frozen=True)
+class MaskRevision:
+    id: int
+    frame_id: int
+    parent_id: int | None
+    author_kind: str
+    author: str
+    created_at: float
+    path: Path
+    frag_pct: float
+
+
+class ProjectStore:
+    """One open project. Not thread-safe: each thread opens its own ProjectStore on the same folder."""
+
+    def __init__(self, root: str | Path, create: bool = False):
+        self.root = Path(root)
+        db = self.root / DB_NAME
+        if not db.exists() and not create:
+            raise ProjectError(f"{self.root}: not an EmbryoGrade project (no {DB_NAME})")
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(f"{db}: cannot open the project database ({exc})") from exc
+
+    @classmethod
+    def create(cls, root: str | Path) -> ProjectStore:
+        return cls(root, create=True)
+
+    @staticmethod
+    def is_project(path: str | Path) -> bool:
+        return (Path(path) / DB_NAME).is_file()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ProjectStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------ schema
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise ProjectError(
+                f"{self.root}: project schema version {version} is newer than this program ({len(MIGRATIONS)})"
+            )
+        for target in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version={target + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; anything raised rolls the whole change back."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def audit(self, action: str, entity: str, entity_id: int | None, actor: str | None = None, **details) -> None:
+        """Append to the audit log; call inside the transaction that makes the change."""
+        self.conn.execute(
+            "INSERT INTO audit(at, actor, action, entity, entity_id, details) VALUES (?,?,?,?,?,?)",
+            (time.time(), actor or current_user(), action, entity, entity_id, json.dumps(details, default=str)),
+        )
+
+    def integrity_check(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # ------------------------------------------------------------------------------------ files
+    def _store_file(self, folder: str, data: bytes, suffix: str) -> tuple[str, str]:
+        """Write content-addressed bytes (atomically, once); returns (relative path, sha256)."""
+        digest = sha256_bytes(data)
+        rel = f"{folder}/{digest[:2]}/{digest}{suffix}"
+        path = self.root / rel
+        if not path.exists():
+            atomic_write_bytes(path, data)
+        return rel, digest
+
+    def path_of(self, rel: str) -> Path:
+        return self.root / rel
+
+    # ------------------------------------------------------------------------------------ embryos
+    def ensure_embryo(
+        self, key: str, name: str | None = None, slide: str | None = None, well: int | None = None
+    ) -> int:
+        row = self.conn.execute("SELECT id FROM embryos WHERE key=?", (key,)).fetchone()
+        if row:
+            return int(row[0])
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO embryos(key, name, slide, well, created_at) VALUES (?,?,?,?,?)",
+                (key, name or key, slide, well, time.time()),
+            )
+            self.audit("create", "embryo", cur.lastrowid, key=key)
+        return int(cur.lastrowid)
+
+    def embryos(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM embryos ORDER BY key").fetchall()
+
+    # ------------------------------------------------------------------------------------ frames
+    def find_frame(self, embryo_id: int, focal_plane: int, frame_number: int) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM frames WHERE embryo_id=? AND focal_plane=? AND frame_number=?",
+            (embryo_id, focal_plane, frame_number),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def add_frame(
+        self,
+        embryo_id: int,
+        frame_number: int,
+        image_bytes: bytes,
+        suffix: str,
+        shape: tuple[int, int],
+        source: str,
+        focal_plane: int = 0,
+        time_h: float | None = None,
+    ) -> tuple[int, bool]:
+        """Add a frame (idempotent): returns (frame id, whether it was new).
+
+        The same (embryo, focal plane, frame number) imported again adds nothing; a different image under
+        the same number is refused, since silently replacing a graded frame would rewrite the record.
+        """
+        existing = self.conn.execute(
+            "SELECT id, image_sha256 FROM frames WHERE embryo_id=? AND focal_plane=? AND frame_number=?",
+            (embryo_id, focal_plane, frame_number),
+        ).fetchone()
+        digest = sha256_bytes(image_bytes)
+        if existing:
+            if existing["image_sha256"] != digest:
+                raise ProjectError(
+                    f"{source}: frame {frame_number} (focal plane {focal_plane}) is already in the project "
+                    "with different pixels; not replaced"
+                )
+            return int(existing["id"]), False
+        rel, digest = self._store_file("frames", image_bytes, suffix)
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO frames(embryo_id, focal_plane, frame_number, time_h, image_path, image_sha256, width,"
+                " height, source, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (embryo_id, focal_plane, frame_number, time_h, rel, digest, shape[1], shape[0], source, time.time()),
+            )
+            self.audit("import", "frame", cur.lastrowid, source=source)
+        return int(cur.lastrowid), True
+
+    def _frame_record(self, row: sqlite3.Row) -> FrameRecord:
+        return FrameRecord(
+            id=row["id"],
+            embryo_id=row["embryo_id"],
+            embryo_key=row["key"],
+            focal_plane=row["focal_plane"],
+            frame_number=row["frame_number"],
+            time_h=row["time_h"],
+            image_path=self.root / row["image_path"],
+            width=row["width"],
+            height=row["height"],
+            source=row["source"],
+        )
+
+    _FRAME_SELECT = "SELECT f.*, e.key FROM frames f JOIN embryos e ON e.id = f.embryo_id"
+
+    def frames(self, embryo_id: int | None = None, focal_plane: int | None = None) -> list[FrameRecord]:
+        sql, args = self._FRAME_SELECT, []
+        clauses = []
+        if embryo_id is not None:
+            clauses.append("f.embryo_id=?")
+            args.append(embryo_id)
+        if focal_plane is not None:
+            clauses.append("f.focal_plane=?")
+            args.append(focal_plane)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY e.key, f.focal_plane, f.frame_number"
+        return [self._frame_record(r) for r in self.conn.execute(sql, args)]
+
+    def set_frame_time(self, frame_id: int, time_h: float | None) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE frames SET time_h=? WHERE id=?", (time_h, frame_id))
+
+    def frame(self, frame_id: int) -> FrameRecord:
+        row = self.conn.execute(self._FRAME_SELECT + " WHERE f.id=?", (frame_id,)).fetchone()
+        if row is None:
+            raise ProjectError(f"no frame with id {frame_id}")
+        return self._frame_record(row)
+
+    def read_frame(self, frame_id: int) -> np.ndarray:
+        """Grey uint8 pixels of a stored frame (named error when the file was damaged)."""
+        from embryograde_app.core.frames import FrameReadError, open_frames
+
+        record = self.frame(frame_id)
+        try:
+            return open_frames([record.image_path], cache_frames=1).read_uint8(0)
+        except (FrameReadError, ValueError) as exc:
+            where = f"{record.image_path.name} (frame {record.frame_number} of {record.embryo_key})"
+            raise ProjectError(f"{where}: {exc}") from exc
+
+    # ------------------------------------------------------------------------------------ masks
+    def add_mask_revision(
+        self, frame_id: int, mask: np.ndarray, author_kind: str, author: str, parent_id: int | None = None
+    ) -> int:
+        """A new mask revision; identical to the latest one by the same kind of author -> that one's id."""
+        if mask.dtype != np.uint8 or mask.ndim != 2 or int(mask.max(initial=0)) > 2:
+            raise ProjectError("a mask is a 2-D uint8 array of class ids 0, 1, 2")
+        record = self.frame(frame_id)
+        if mask.shape != (record.height, record.width):
+            raise ProjectError(f"mask {mask.shape} does not match frame {(record.height, record.width)}")
+        png = encode_png(mask)
+        same = self.conn.execute(
+            "SELECT id, sha256 FROM mask_revisions WHERE frame_id=? AND author_kind=? ORDER BY id DESC LIMIT 1",
+            (frame_id, author_kind),
+        ).fetchone()
+        if same is not None and same["sha256"] == sha256_bytes(png):
+            return int(same["id"])  # nothing changed: re-imports and repeated saves add no revision
+        rel, digest = self._store_file("masks", png, ".png")
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO mask_revisions(frame_id, parent_id, author_kind, author, created_at, path, sha256,"
+                " frag_pct) VALUES (?,?,?,?,?,?,?,?)",
+                (frame_id, parent_id, author_kind, author, time.time(), rel, digest, frag_pct(mask)),
+            )
+            self.audit("mask", "frame", frame_id, revision=cur.lastrowid, author_kind=author_kind, author=author)
+        return int(cur.lastrowid)
+
+    def mask_revisions(self, frame_id: int) -> list[MaskRevision]:
+        rows = self.conn.execute("SELECT * FROM mask_revisions WHERE frame_id=? ORDER BY id", (frame_id,))
+        return [
+            MaskRevision(
+                r["id"],
+                r["frame_id"],
+                r["parent_id"],
+                r["author_kind"],
+                r["author"],
+                r["created_at"],
+                self.root / r["path"],
+                r["frag_pct"],
+            )
+            for r in rows
+        ]
+
+    def latest_mask(self, frame_id: int, kinds: tuple[str, ...] = ("human", "import", "model")) -> MaskRevision | None:
+        revisions = [r for r in self.mask_revisions(frame_id) if r.author_kind in kinds]
+        return revisions[-1] if revisions else None
+
+    def read_mask(self, revision: MaskRevision) -> np.ndarray:
+        from embryograde_app.core.layout import LayoutError, read_mask
+
+        try:
+            return read_mask(revision.path)
+        except LayoutError as exc:
+            raise ProjectError(str(exc)) from exc
+
+    # ------------------------------------------------------------------------------------ labels
+    def set_range_label(self, frame_id: int, lo: float, hi: float, author: str | None = None) -> int:
+        if not 0 <= lo <= hi <= 100:
+            raise ProjectError(f"range [{lo}, {hi}] is not within 0 <= lo <= hi <= 100")
+        latest = self.range_label(frame_id)
+        if latest is not None and (latest["lo"], latest["hi"]) == (lo, hi):
+            return int(latest["id"])
+        author = author or current_user()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO range_labels(frame_id, lo, hi, author, created_at) VALUES (?,?,?,?,?)",
+                (frame_id, lo, hi, author, time.time()),
+            )
+            self.audit("label", "frame", frame_id, lo=lo, hi=hi, actor=author)
+        return int(cur.lastrowid)
+
+    def range_label(self, frame_id: int) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT * FROM range_labels WHERE frame_id=? ORDER BY id DESC LIMIT 1", (frame_id,)
+        ).fetchone()
+
+    # ------------------------------------------------------------------------------------ predictions
+    def has_prediction(self, frame_id: int, model_version: str) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM predictions WHERE frame_id=? AND model_version=?", (frame_id, model_version)
+            ).fetchone()
+            is not None
+        )
+
+    def add_prediction(
+        self,
+        frame_id: int,
+        model_version: str,
+        regression_pct: float,
+        mask: np.ndarray,
+        grade: str,
+        scheme: str,
+    ) -> int:
+        """Record a model's grading of a frame with its mask as a model-authored revision (idempotent)."""
+        if self.has_prediction(frame_id, model_version):
+            row = self.conn.execute(
+                "SELECT id FROM predictions WHERE frame_id=? AND model_version=?", (frame_id, model_version)
+            ).fetchone()
+            return int(row[0])
+        rel, digest = self._store_file("masks", encode_png(mask), ".png")
+        area = frag_pct(mask)
+        now = time.time()
+        with self.transaction():
+            rev = self.conn.execute(
+                "INSERT INTO mask_revisions(frame_id, parent_id, author_kind, author, created_at, path, sha256,"
+                " frag_pct) VALUES (?,?,?,?,?,?,?,?)",
+                (frame_id, None, "model", model_version, now, rel, digest, area),
+            ).lastrowid
+            cur = self.conn.execute(
+                "INSERT INTO predictions(frame_id, model_version, regression_pct, area_pct, grade, scheme,"
+                " mask_revision_id, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (frame_id, model_version, regression_pct, area, grade, scheme, rev, now),
+            )
+            self.audit("predict", "frame", frame_id, model_version=model_version, actor=f"model:{model_version}")
+        return int(cur.lastrowid)
+
+    def prediction(self, frame_id: int, model_version: str | None = None) -> sqlite3.Row | None:
+        if model_version is None:
+            return self.conn.execute(
+                "SELECT * FROM predictions WHERE frame_id=? ORDER BY id DESC LIMIT 1", (frame_id,)
+            ).fetchone()
+        return self.conn.execute(
+            "SELECT * FROM predictions WHERE frame_id=? AND model_version=?", (frame_id, model_version)
+        ).fetchone()
+
+    # ------------------------------------------------------------------------------------ reviews
+    def set_review(self, frame_id: int, reviewed: bool, reviewer: str | None = None) -> None:
+        reviewer = reviewer or current_user()
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO reviews(frame_id, status, reviewer, reviewed_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(frame_id) DO UPDATE SET status=excluded.status, reviewer=excluded.reviewer, "
+                "reviewed_at=excluded.reviewed_at",
+                (frame_id, "reviewed" if reviewed else "unreviewed", reviewer, time.time()),
+            )
+            self.audit("review", "frame", frame_id, reviewed=reviewed, actor=reviewer)
+
+    def review(self, frame_id: int) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM reviews WHERE frame_id=?", (frame_id,)).fetchone()
+
+    # ------------------------------------------------------------------------------------ models
+    def register_model(
+        self,
+        version: str,
+        weights: str | Path,
+        sha256: str,
+        parent_version: str | None = None,
+        metrics: dict | None = None,
+        data_summary: dict | None = None,
+        activate: bool = False,
+    ) -> int:
+        row = self.conn.execute("SELECT id, sha256 FROM models WHERE version=?", (version,)).fetchone()
+        if row is not None:
+            if row["sha256"] != sha256:
+                raise ProjectError(f"model version {version!r} is already registered with a different file")
+            if activate:
+                self.activate_model(version)
+            return int(row["id"])
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO models(version, parent_version, path, sha256, metrics, data_summary, created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (
+                    version,
+                    parent_version,
+                    str(weights),
+                    sha256,
+                    json.dumps(metrics or {}, default=float),
+                    json.dumps(data_summary or {}, default=float),
+                    time.time(),
+                ),
+            )
+            self.audit("register", "model", cur.lastrowid, version=version, parent=parent_version)
+            if activate:
+                self._activate_in_tx(version)
+        return int(cur.lastrowid)
+
+    def _activate_in_tx(self, version: str) -> None:
+        self.conn.execute("UPDATE models SET active=0 WHERE active=1")
+        cur = self.conn.execute("UPDATE models SET active=1 WHERE version=?", (version,))
+        if cur.rowcount != 1:
+            raise ProjectError(f"no model version {version!r} in this project")
+        self.audit("activate", "model", None, version=version)
+
+    def activate_model(self, version: str) -> None:
+        """Switch the active model (publish or roll back) in one transaction."""
+        with self.transaction():
+            self._activate_in_tx(version)
+
+    def active_model(self) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM models WHERE active=1").fetchone()
+
+    def models(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM models ORDER BY id").fetchall()
+
+    def model_path(self, row: sqlite3.Row) -> Path:
+        path = Path(row["path"])
+        return path if path.is_absolute() else self.root / path

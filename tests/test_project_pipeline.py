@@ -1,0 +1,141 @@
+"""import -> grade -> export through the CLI: idempotent, resumable, bad files named, kill -9 safe."""
+
+from __future__ import annotations
+
+import csv
+import io
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from embryograde_app.core.cli import main
+from embryograde_app.core.reports import REPORT_COLUMNS, SUMMARY_COLUMNS
+from embryograde_app.core.store import ProjectStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _counts(project: Path) -> dict[str, int]:
+    with ProjectStore(project) as s:
+        return {t: s.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("embryos", "frames", "mask_revisions", "predictions", "range_labels")}
+
+
+def test_import_layout_twice_adds_nothing(tiny_weak_dataset, tmp_path, capsys):
+    project = tmp_path / "proj"
+    assert main(["import", str(project), str(tiny_weak_dataset)]) == 0
+    first = _counts(project)
+    assert first["embryos"] == 6 and first["frames"] == 24
+    assert first["mask_revisions"] == 12 and first["range_labels"] == 12  # half masks, half range labels
+    assert main(["import", str(project), str(tiny_weak_dataset)]) == 0
+    assert _counts(project) == first
+    assert "0 frame(s) added, 24 already there" in capsys.readouterr().out
+
+
+def test_bad_files_are_named_skipped_and_exit_nonzero(tmp_path, capsys):
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((32, 32), 40 * i, np.uint8))
+    (folder / "f4.png").write_bytes(b"")
+    good = cv2.imencode(".jpg", np.full((32, 32), 9, np.uint8))[1].tobytes()
+    (folder / "f5.jpg").write_bytes(good[: len(good) // 2])
+    project = tmp_path / "proj"
+    assert main(["import", str(project), str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "f4.png" in err and "f5.jpg" in err
+    assert _counts(project)["frames"] == 4
+
+
+def test_grade_project_is_resumable_and_export_reads_back(tiny_dataset, tiny_weights, tmp_path, capsys):
+    project = tmp_path / "proj"
+    assert main(["import", str(project), str(tiny_dataset)]) == 0
+    assert main(["grade", str(project), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
+    assert _counts(project)["predictions"] == 18
+    assert main(["grade", str(project), "--device", "cpu"]) == 0  # active model now; nothing left to do
+    assert "graded 0 frame(s), 18 already graded by tiny-test" in capsys.readouterr().out
+    with ProjectStore(project) as s:
+        assert s.active_model()["version"] == "tiny-test"
+        assert (project / s.active_model()["path"]).exists()
+        s.set_review(s.frames()[0].id, True, "dr. Ünal")
+    out = tmp_path / "report.csv"
+    assert main(["export", str(project), "--csv", str(out)]) == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert tuple(rows[0].keys()) == REPORT_COLUMNS and len(rows) == 18
+    assert {r["label_source"] for r in rows} == {"human"}  # every frame has an imported mask
+    assert rows[0]["reviewed"] == "yes" and rows[0]["reviewer"] == "dr. Ünal"
+    summary = list(csv.DictReader(io.StringIO((tmp_path / "report_embryos.csv").read_text("utf-8-sig"))))
+    assert tuple(summary[0].keys()) == SUMMARY_COLUMNS and len(summary) == 6
+
+
+def test_grade_folders_to_csv_resumes_and_drops_a_torn_line(tiny_dataset, tiny_weights, tmp_path):
+    out = tmp_path / "g.csv"
+    inputs = [str(tiny_dataset / "frames" / "E000"), str(tiny_dataset / "frames" / "E001")]
+    assert main(["grade", *inputs, "--csv", str(out), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
+    raw = out.read_bytes()
+    assert raw.count(b"\r\n") == 7
+    out.write_bytes(raw + b"E001,,,9,,12.3")  # a row cut off by a crash
+    assert main(["grade", *inputs, "--csv", str(out), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8-sig"))))
+    assert len(rows) == 6 and len({r["source"] for r in rows}) == 6
+
+
+def test_grade_needs_csv_for_folders(tiny_dataset, capsys):
+    assert main(["grade", str(tiny_dataset / "frames" / "E000")]) == 1
+    assert "--csv OUT is required" in capsys.readouterr().err
+
+
+def _run_and_kill(args: list[str], project: Path, table: str, at_least: int) -> None:
+    proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                con = sqlite3.connect(f"file:{project / 'project.sqlite'}?mode=ro", uri=True, timeout=1)
+                n = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                con.close()
+            except sqlite3.Error:
+                n = 0
+            if n >= at_least:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
+@pytest.mark.slow
+def test_kill_during_import_and_grade_then_rerun(tmp_path, tiny_weights):
+    from embryograde_app.core.synthetic import generate_dataset
+
+    data = tmp_path / "data"
+    generate_dataset(data, embryos=16, frames=12, size=160, seed=5)
+    project = tmp_path / "proj"
+    _run_and_kill(["import", str(project), str(data)], project, "frames", 10)
+    with ProjectStore(project) as s:
+        assert s.integrity_check() == "ok"
+    assert main(["import", str(project), str(data)]) == 0
+    counts = _counts(project)
+    assert counts["frames"] == 192 and counts["mask_revisions"] == 192
+
+    _run_and_kill(["grade", str(project), "--weights", str(tiny_weights), "--device", "cpu", "--batch-size", "2"],
+                  project, "predictions", 4)
+    with ProjectStore(project) as s:
+        assert s.integrity_check() == "ok"
+        partial = s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+    assert 4 <= partial < 192
+    assert main(["grade", str(project), "--device", "cpu"]) == 0
+    counts = _counts(project)
+    assert counts["predictions"] == 192
+    assert counts["mask_revisions"] == 192 + 192  # one model mask per prediction, no duplicates

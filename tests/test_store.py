@@ -1,0 +1,117 @@
+"""Project store: schema/migrations, idempotent records, registry and rollback, audit, integrity."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import cv2
+import numpy as np
+import pytest
+
+from embryograde_app.core.store import DB_NAME, MIGRATIONS, ProjectError, ProjectStore
+
+
+def _png(value: int, shape=(16, 16)) -> bytes:
+    return cv2.imencode(".png", np.full(shape, value, np.uint8))[1].tobytes()
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ProjectStore.create(tmp_path / "p") as s:
+        yield s
+
+
+def test_new_project_has_current_schema_wal_and_foreign_keys(store):
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.integrity_check() == "ok"
+
+
+def test_opening_a_folder_that_is_not_a_project(tmp_path):
+    with pytest.raises(ProjectError, match="not an EmbryoGrade project"):
+        ProjectStore(tmp_path)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    ProjectStore.create(tmp_path).close()
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    con.execute("PRAGMA user_version=99")
+    con.close()
+    with pytest.raises(ProjectError, match="newer than this program"):
+        ProjectStore(tmp_path)
+
+
+def test_garbage_database_is_a_clear_error(tmp_path):
+    (tmp_path / DB_NAME).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ProjectError, match="cannot open the project database"):
+        ProjectStore(tmp_path)
+
+
+def test_frames_are_idempotent_and_content_addressed(store):
+    e = store.ensure_embryo("E1")
+    assert store.ensure_embryo("E1") == e
+    fid, new = store.add_frame(e, 5, _png(10), ".png", (16, 16), "a.png")
+    assert new
+    assert store.add_frame(e, 5, _png(10), ".png", (16, 16), "a.png") == (fid, False)
+    with pytest.raises(ProjectError, match="already in the project with different pixels"):
+        store.add_frame(e, 5, _png(99), ".png", (16, 16), "b.png")
+    assert store.read_frame(fid).mean() == 10
+    assert store.frame(fid).image_path.is_relative_to(store.root / "frames")
+
+
+def test_mask_revisions_chain_and_dedupe(store):
+    e = store.ensure_embryo("E1")
+    fid, _ = store.add_frame(e, 0, _png(0), ".png", (16, 16), "a.png")
+    mask = np.zeros((16, 16), np.uint8)
+    mask[:8] = 1
+    r1 = store.add_mask_revision(fid, mask, "human", "alice")
+    assert store.add_mask_revision(fid, mask, "human", "alice") == r1  # unchanged: no new revision
+    mask[0, :4] = 2
+    r2 = store.add_mask_revision(fid, mask, "human", "alice", parent_id=r1)
+    revs = store.mask_revisions(fid)
+    assert [r.id for r in revs] == [r1, r2] and revs[1].parent_id == r1
+    assert revs[1].frag_pct == pytest.approx(100 * 4 / 128)
+    assert np.array_equal(store.read_mask(revs[1]), mask)
+    with pytest.raises(ProjectError, match="does not match frame"):
+        store.add_mask_revision(fid, np.zeros((4, 4), np.uint8), "human", "alice")
+
+
+def test_range_labels_and_reviews(store):
+    e = store.ensure_embryo("E1")
+    fid, _ = store.add_frame(e, 0, _png(0), ".png", (16, 16), "a.png")
+    store.set_range_label(fid, 10, 25, author="bob")
+    assert (store.range_label(fid)["lo"], store.range_label(fid)["hi"]) == (10, 25)
+    with pytest.raises(ProjectError, match="not within"):
+        store.set_range_label(fid, 30, 20)
+    store.set_review(fid, True, "bob")
+    assert store.review(fid)["status"] == "reviewed" and store.review(fid)["reviewer"] == "bob"
+    actions = [r["action"] for r in store.conn.execute("SELECT action FROM audit ORDER BY id")]
+    assert {"create", "import", "label", "review"} <= set(actions)
+
+
+def test_predictions_are_unique_per_model_version(store):
+    e = store.ensure_embryo("E1")
+    fid, _ = store.add_frame(e, 0, _png(0), ".png", (16, 16), "a.png")
+    mask = np.zeros((16, 16), np.uint8)
+    p1 = store.add_prediction(fid, "v1", 12.0, mask, "2", "istanbul2011")
+    assert store.add_prediction(fid, "v1", 12.0, mask, "2", "istanbul2011") == p1
+    store.add_prediction(fid, "v2", 30.0, mask, "3", "istanbul2011")
+    assert store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 2
+    assert store.prediction(fid, "v1")["regression_pct"] == 12.0
+
+
+def test_model_registry_publish_and_rollback(store):
+    store.register_model("v1", "models/v1.safetensors", "aaa", activate=True)
+    store.register_model("v2", "models/v2.safetensors", "bbb", parent_version="v1", metrics={"mae_pct": 2.0})
+    assert store.active_model()["version"] == "v1"  # registering does not publish
+    store.activate_model("v2")
+    assert store.active_model()["version"] == "v2"
+    store.activate_model("v1")  # rollback
+    assert store.active_model()["version"] == "v1"
+    assert [m["version"] for m in store.models()] == ["v1", "v2"]
+    with pytest.raises(ProjectError, match="no model version"):
+        store.activate_model("v9")
+    assert store.active_model()["version"] == "v1"  # a failed switch changes nothing
+    with pytest.raises(ProjectError, match="different file"):
+        store.register_model("v1", "x", "zzz")
