@@ -32,9 +32,15 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, classes: tuple[in
     return 1 - dice[list(classes)].mean()
 
 
-def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy + Dice; returns a zero that still carries gradients when no pixel is labelled."""
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, fragment_weight: float = 1.0) -> torch.Tensor:
+    """Cross-entropy + Dice; returns a zero that still carries gradients when no pixel is labelled.
+
+    fragment_weight > 1 weighs fragment pixels up in the cross-entropy: they are a few % of a frame.
+    """
     if not bool((target != IGNORE_INDEX).any()):
         return logits.sum() * 0.0
-    ce = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX)
+    weight = None
+    if fragment_weight != 1.0:
+        weight = torch.tensor([1.0, 1.0, fragment_weight], device=logits.device, dtype=logits.dtype)
+    ce = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE_INDEX)
     return ce + soft_dice_loss(logits, target)

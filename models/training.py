@@ -68,6 +68,7 @@ class TrainConfig:
     max_minutes: float | None = None
     crop: int | None = None  # stage 1 / e2e: train on random crops around the embryo (None = whole frame)
     seg_weight: float = 1.0
+    fragment_weight: float = 2.0  # cross-entropy weight of fragment pixels
     reg_weight: float = 1.0
 
     def __post_init__(self) -> None:
@@ -188,7 +189,7 @@ class _Heads(nn.Module):
             return None, fraction
         if m.injection is not None:
             dec = m.injection(dec, embedding)
-        return F.interpolate(m.seg_head(dec), size=out_size, mode="bilinear", align_corners=False), fraction
+        return m.segment(dec, out_size), fraction
 
 
 def _agree(value: float, device: torch.device, op: str = "mean") -> float:
@@ -478,7 +479,7 @@ class _ImageRun:
             self.stopper.check()
             image, mask = batch["image"].to(self.device), batch["mask"].to(self.device)
             out = self.net(image)
-            loss = self.cfg.seg_weight * segmentation_loss(out.seg_logits, mask)
+            loss = self.cfg.seg_weight * segmentation_loss(out.seg_logits, mask, self.cfg.fragment_weight)
             if use_reg:
                 lo, hi = batch["lo"].to(self.device), batch["hi"].to(self.device)
                 loss = loss + self.cfg.reg_weight * _reg_loss(out.fraction, lo, hi)
@@ -556,7 +557,7 @@ class _Stage2Run:
         if seg_batch:
             pooled, dec, mask, _, _ = self._stack(seg_batch, items, True)
             logits, _ = self.net(pooled, dec, (self.size, self.size))
-            loss = loss + self.cfg.seg_weight * segmentation_loss(logits, mask)
+            loss = loss + self.cfg.seg_weight * segmentation_loss(logits, mask, self.cfg.fragment_weight)
         return loss
 
     def train_epoch(self, epoch: int, opt, sched, progress: ProgressFn | None) -> float:

@@ -7,14 +7,14 @@ PY=${PY:-.venv/bin/python}
 WORK=${1:-/tmp/embryograde_bundled}
 TRAIN_SEED=1001      # training data
 TEST_SEED=90210      # held-out evaluation data (never used for training)
-STAGE1_MINUTES=${STAGE1_MINUTES:-40}
+STAGE1_MINUTES=${STAGE1_MINUTES:-42}
 mkdir -p "$WORK"
 start=$(date +%s)
 
 [ -f "$WORK/train/labels.csv" ] || $PY main.py synth "$WORK/train" --embryos 64 --frames 10 --size 256 --seed $TRAIN_SEED
 [ -f "$WORK/test/labels.csv" ]  || $PY main.py synth "$WORK/test"  --embryos 15 --frames 8  --size 256 --seed $TEST_SEED
 
-$PY main.py train "$WORK/stage1.safetensors" --data "$WORK/train" --stage 1 --epochs 18 --crop 192 \
+$PY main.py train "$WORK/stage1.safetensors" --data "$WORK/train" --stage 1 --epochs 30 --crop 160 \
     --batch-size 8 --lr 2e-3 --val-fraction 0.125 --patience 6 --max-minutes "$STAGE1_MINUTES" --resume --fp32
 $PY main.py train "$WORK/stage2.safetensors" --data "$WORK/train" --stage 2 --init "$WORK/stage1.safetensors" \
     --epochs 80 --batch-size 16 --lr 1e-3 --val-fraction 0.125 --patience 15 --views 4 --fp32

@@ -20,3 +20,12 @@ def test_ablation_quick(tmp_path):
     assert summary["rows"]["plain"]["mae_pct"] is None  # no regression head, no regression MAE
     assert summary["rows"]["two_stage"]["mae_pct"] is not None
     assert (tmp_path / "ablation.md").read_text().count("\n") >= 6
+
+
+def test_grade_bench_quick(tiny_weights):
+    from bench.bench_grade import main
+
+    for destination in ("project", "csv"):
+        result = main(["--quick", "--weights", str(tiny_weights), "--to", destination])
+        assert result["frames"] == 12 and result["skipped"] == 0
+        assert result["fps"] > 0 and set(result["share"]) == {"read_s", "preprocess_s", "forward_s", "write_s"}

@@ -24,8 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _counts(project: Path) -> dict[str, int]:
     with ProjectStore(project) as s:
-        return {t: s.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("embryos", "frames", "mask_revisions", "predictions", "range_labels")}
+        return {
+            t: s.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("embryos", "frames", "mask_revisions", "predictions", "range_labels")
+        }
 
 
 def test_import_layout_twice_adds_nothing(tiny_weak_dataset, tmp_path, capsys):
@@ -95,8 +97,9 @@ def test_grade_needs_csv_for_folders(tiny_dataset, capsys):
 
 
 def _run_and_kill(args: list[str], project: Path, table: str, at_least: int) -> None:
-    proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "main.py"), *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -129,8 +132,12 @@ def test_kill_during_import_and_grade_then_rerun(tmp_path, tiny_weights):
     counts = _counts(project)
     assert counts["frames"] == 192 and counts["mask_revisions"] == 192
 
-    _run_and_kill(["grade", str(project), "--weights", str(tiny_weights), "--device", "cpu", "--batch-size", "2"],
-                  project, "predictions", 4)
+    _run_and_kill(
+        ["grade", str(project), "--weights", str(tiny_weights), "--device", "cpu", "--batch-size", "2"],
+        project,
+        "predictions",
+        4,
+    )
     with ProjectStore(project) as s:
         assert s.integrity_check() == "ok"
         partial = s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]

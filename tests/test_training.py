@@ -113,7 +113,7 @@ def test_cancel_raises_and_resume_continues(tiny_dataset, tiny_model_config, tmp
 def test_nan_loss_is_reported(tiny_dataset, tiny_model_config, monkeypatch):
     import models.training as training
 
-    monkeypatch.setattr(training, "segmentation_loss", lambda logits, target: logits.sum() * float("nan"))
+    monkeypatch.setattr(training, "segmentation_loss", lambda logits, *_: logits.sum() * float("nan"))
     with pytest.raises(TrainingError, match="loss became nan"):
         train(_cfg(tiny_model_config, stage="1", epochs=1), samples_from_layout(tiny_dataset))
 

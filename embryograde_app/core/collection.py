@@ -18,11 +18,22 @@ from embryograde_app.core.layout import DatasetLayout, LabelRow, LayoutError, re
 
 @dataclass
 class EmbryoEntry:
+    """One embryo (well): a frame sequence per focal plane, the selected plane shown."""
+
     embryo_id: str
-    sequence: FrameSequence
+    planes: dict[int | None, FrameSequence]
     layout: DatasetLayout | None = None
     labels: dict[int, LabelRow] = field(default_factory=dict)
     focal_plane: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.focal_plane not in self.planes:
+            # the central plane (0 or unnamed) first, else the first one found
+            self.focal_plane = 0 if 0 in self.planes else (None if None in self.planes else next(iter(self.planes)))
+
+    @property
+    def sequence(self) -> FrameSequence:
+        return self.planes[self.focal_plane]
 
     def __len__(self) -> int:
         return len(self.sequence)
@@ -76,13 +87,16 @@ def open_collection(path: str | Path, cache_frames: int = 64) -> Collection:
                 continue
             problems.extend(seq.problems)
             own = {frame: row for (eid, frame), row in labels.items() if eid == embryo_id}
-            embryos.append(EmbryoEntry(embryo_id, seq, layout, own))
+            embryos.append(EmbryoEntry(embryo_id, {None: seq}, layout, own))
     else:
         seq = open_frames(root, cache_frames=cache_frames)
         problems.extend(seq.problems)
+        by_well: dict[int | None, dict[int | None, FrameSequence]] = {}
         for (well, focal), sub in seq.groups().items():
+            by_well.setdefault(well, {})[focal] = sub
+        for well, planes in by_well.items():
             name = root.stem if well is None else f"{root.stem} well {well}"
-            embryos.append(EmbryoEntry(name, sub, focal_plane=focal))
+            embryos.append(EmbryoEntry(name, planes))
     if not embryos:
         raise NoFramesError(f"{root}: no embryos with readable frames", problems=[])
     return Collection(root, embryos, problems)

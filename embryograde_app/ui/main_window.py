@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self.embryo_list.currentRowChanged.connect(self._on_embryo_changed)
         self.focal_combo = QComboBox(objectName="focal_combo")
         self.focal_combo.setToolTip("Focal plane")
+        self.focal_combo.currentIndexChanged.connect(self._on_focal_changed)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("Embryos"))
@@ -175,13 +176,30 @@ class MainWindow(QMainWindow):
         entry = self.current_embryo
         if entry is None:
             return
+        self.focal_combo.blockSignals(True)
         self.focal_combo.clear()
-        self.focal_combo.addItem("central" if entry.focal_plane in (None, 0) else f"{entry.focal_plane:+d}")
+        for plane in entry.planes:
+            self.focal_combo.addItem("central" if plane in (None, 0) else f"{plane:+d} µm", plane)
+        self.focal_combo.setCurrentIndex(list(entry.planes).index(entry.focal_plane))
+        self.focal_combo.blockSignals(False)
+        self._reset_slider(entry)
+
+    def _on_focal_changed(self, index: int) -> None:
+        entry = self.current_embryo
+        if entry is None or index < 0:
+            return
+        frame_number = entry.frame_number(self.frame_slider.value()) if len(entry) else None
+        entry.focal_plane = self.focal_combo.itemData(index)
+        self._reset_slider(entry, frame_number)
+
+    def _reset_slider(self, entry, frame_number: int | None = None) -> None:
+        """Range for the shown plane; stay on the same frame number when the plane has it."""
+        index = entry.sequence.index_of(frame_number) if frame_number is not None else None
         self.frame_slider.blockSignals(True)
         self.frame_slider.setRange(0, max(len(entry) - 1, 0))
-        self.frame_slider.setValue(0)
+        self.frame_slider.setValue(index or 0)
         self.frame_slider.blockSignals(False)
-        self._on_frame_changed(0)
+        self._on_frame_changed(self.frame_slider.value())
 
     def step_frame(self, delta: int) -> None:
         self.frame_slider.setValue(min(max(self.frame_slider.value() + delta, 0), self.frame_slider.maximum()))

@@ -109,3 +109,26 @@ def test_corrupt_frames_are_listed_and_skipped(window, tmp_path):
     assert window.open_path(folder)
     assert window.findChild(QSlider, "frame_slider").maximum() == 2
     assert "img3.png" in window.problems_label.text()
+
+
+def test_focal_planes_of_one_well_are_one_embryo(window, tmp_path):
+    import cv2
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for plane in (-15, 0, 15):
+        for frame in (10, 11, 12):
+            name = f"20230304-17097-3-F{plane}-{frame}.jpg"
+            cv2.imwrite(str(folder / name), np.full((24, 24), 100 + plane + frame, np.uint8))
+    assert window.open_path(folder)
+    embryo_list = window.findChild(QListWidget, "embryo_list")
+    focal = window.findChild(QComboBox, "focal_combo")
+    slider = window.findChild(QSlider, "frame_slider")
+    assert embryo_list.count() == 1
+    assert [focal.itemText(i) for i in range(focal.count())] == ["-15 µm", "central", "+15 µm"]
+    assert focal.currentText() == "central"
+    slider.setValue(2)
+    focal.setCurrentIndex(2)
+    assert slider.value() == 2 and "frame 12" in window.frame_label.text()
+    shown = np.asarray(window.views.image_view.base.image)
+    assert int(shown.mean()) in range(125, 129)  # the +15 plane's pixels (JPEG may round)

@@ -1,0 +1,131 @@
+"""Benchmark: batch grading of 500x500 frames on the CPU (issue: project store / batch grading).
+
+Reports frames per second with the time split into read, preprocess, forward and write, and the resident
+memory after 10 % of the frames and at the end: memory must not grow with the number of frames. The
+baseline in the same run is the forward pass alone on the same batches (what the network costs), so the
+pipeline's overhead is a ratio. Run: python -m bench.bench_grade [--quick] [--frames 1000] [--to csv|project]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from embryograde_app.paths import BUNDLED_WEIGHTS
+
+
+def rss_mb() -> float:
+    """Current resident set size (Linux /proc; falls back to the peak from getrusage elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def make_frames(folder: Path, n: int, size: int) -> None:
+    """n frames of a few synthetic embryos (rendered once per embryo, then written as JPEG like EmbryoScope)."""
+    import cv2
+
+    from embryograde_app.core.synthetic import render_embryo
+
+    per_embryo = 25
+    written = 0
+    index = 0
+    while written < n:
+        count = min(per_embryo, n - written)
+        for item in render_embryo(index, count, size=size, seed=99):
+            name = f"D2013.01.01_S0001_I132_WELL{index + 1}_RUN{item.frame + 1}.jpeg"
+            cv2.imwrite(str(folder / name), item.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            written += 1
+        index += 1
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="batch grading throughput and memory")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--frames", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--weights", default=str(BUNDLED_WEIGHTS))
+    parser.add_argument("--to", choices=["csv", "project"], default="project")
+    args = parser.parse_args(argv)
+    n, size = (12, 128) if args.quick else (args.frames, args.size)
+
+    from embryograde_app.core.grading import GradingSummary, grade_inputs_to_csv, grade_project
+    from embryograde_app.core.importers import import_into_project
+    from models.predictor import Predictor
+
+    work = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    frames_dir = work / "frames"
+    frames_dir.mkdir()
+    make_frames(frames_dir, n, size)
+
+    marks: dict[str, float] = {"start": rss_mb()}
+    tenth = max(1, n // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done >= tenth and "after_10pct" not in marks:
+            marks["after_10pct"] = rss_mb()
+
+    start = time.perf_counter()
+    if args.to == "project":
+        import_into_project(work / "proj", [frames_dir])
+        import_s = time.perf_counter() - start
+        start = time.perf_counter()
+        summary: GradingSummary = grade_project(
+            work / "proj",
+            lambda p: Predictor.from_file(p, "cpu"),
+            batch_size=args.batch_size,
+            weights=args.weights,
+            progress=progress,
+        )
+    else:
+        import_s = 0.0
+        predictor = Predictor.from_file(args.weights, "cpu")
+        summary = grade_inputs_to_csv(
+            predictor, [frames_dir], work / "report.csv", batch_size=args.batch_size, progress=progress
+        )
+    total_s = time.perf_counter() - start
+    marks["end"] = rss_mb()
+
+    # Baseline in the same run: the network alone on the same number of batches of the same size.
+    predictor = Predictor.from_file(args.weights, "cpu")
+    batch = predictor.preprocess([np.zeros((size, size), np.uint8)] * args.batch_size)
+    n_batches = max(1, min(8, n // args.batch_size))
+    t = time.perf_counter()
+    for _ in range(n_batches):
+        predictor.forward(batch)
+    forward_only_fps = n_batches * args.batch_size / (time.perf_counter() - t)
+
+    fps = summary.graded / total_s if total_s else 0.0
+    times = summary.times.as_dict()
+    result = {
+        "frames": summary.graded,
+        "size": size,
+        "destination": args.to,
+        "import_s": round(import_s, 2),
+        "grade_s": round(total_s, 2),
+        "fps": round(fps, 2),
+        "forward_only_fps": round(forward_only_fps, 2),
+        "pipeline_vs_forward_only": round(fps / forward_only_fps, 3) if forward_only_fps else None,
+        **{k: round(v, 2) for k, v in times.items()},
+        "share": {k: round(v / max(sum(times.values()), 1e-9), 3) for k, v in times.items()},
+        "rss_mb": {k: round(v, 1) for k, v in marks.items()},
+        "rss_growth_after_10pct_mb": round(marks["end"] - marks.get("after_10pct", marks["end"]), 1),
+        "skipped": len(summary.skipped),
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
