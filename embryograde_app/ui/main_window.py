@@ -25,20 +25,29 @@ from PySide6.QtWidgets import (
 
 from embryograde_app.core.collection import Collection, open_collection
 from embryograde_app.core.frames import FrameReadError, NoFramesError
+from embryograde_app.core.readouts import make_readout
+from embryograde_app.core.requests import LruCache, neighbour_order
 from embryograde_app.core.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
+from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.image_views import LinkedViews
 
 PLAY_INTERVAL_MS = 120
+PREFETCH_RADIUS = 3  # frames on each side inferred after the one on screen
+PREDICTION_CACHE = 512  # predictions kept (masks + attention of ~500 frames at 500x500: about 250 MB)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: QSettings | None = None):
+    def __init__(self, settings: QSettings | None = None, predictor_factory=None, weights: str | None = None):
         super().__init__()
         self.setObjectName("main_window")
         self.setWindowTitle("EmbryoGrade")
         self.settings = settings or QSettings("EmbryoGrade", "EmbryoGrade")
         self.collection: Collection | None = None
         self.scheme = get_scheme(str(self.settings.value("scheme", DEFAULT_SCHEME)))
+        self.predictions: LruCache = LruCache(PREDICTION_CACHE)
+        self.inference = None
+        self._predictor_factory = predictor_factory
+        self._weights = weights or (str(BUNDLED_WEIGHTS) if BUNDLED_WEIGHTS.exists() else None)
         self._build_widgets()
         self._build_actions()
         self.play_timer = QTimer(self)
@@ -80,13 +89,23 @@ class MainWindow(QMainWindow):
         readouts = QGroupBox("Fragmentation")
         form = QFormLayout(readouts)
         self.frag_pct_label = QLabel("—", objectName="frag_pct_label")
+        self.area_pct_label = QLabel("—", objectName="area_pct_label")
         self.grade_label = QLabel("—", objectName="grade_label")
         for label in (self.frag_pct_label, self.grade_label):
             label.setStyleSheet("font-size: 20px; font-weight: 600;")
+        self.disagreement_label = QLabel("", objectName="disagreement_label")
+        self.disagreement_label.setWordWrap(True)
+        self.disagreement_label.setStyleSheet("color: #b00020; font-weight: 600;")
         self.label_info = QLabel("—", objectName="label_info")
-        form.addRow("Mask area %", self.frag_pct_label)
+        self.model_status = QLabel("no model", objectName="model_status")
+        self.model_status.setWordWrap(True)
+        self.model_status.setStyleSheet("color: #555;")
+        form.addRow("Regression %", self.frag_pct_label)
+        form.addRow("Mask area %", self.area_pct_label)
         form.addRow(f"Grade ({self.scheme.key})", self.grade_label)
-        form.addRow("Label", self.label_info)
+        form.addRow(self.disagreement_label)
+        form.addRow("Stored label", self.label_info)
+        form.addRow("Model", self.model_status)
         display = QGroupBox("Display")
         display_form = QFormLayout(display)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, objectName="opacity_slider")
@@ -96,8 +115,13 @@ class MainWindow(QMainWindow):
         self.outline_combo = QComboBox(objectName="outline_combo")
         self.outline_combo.addItems(["Fill", "Outline"])
         self.outline_combo.currentIndexChanged.connect(self._on_outline_changed)
+        self.mask_source_combo = QComboBox(objectName="mask_source_combo")
+        self.mask_source_combo.addItems(["Model", "Stored"])
+        self.mask_source_combo.setToolTip("Show the model's mask or the stored (human / dataset) mask")
+        self.mask_source_combo.currentIndexChanged.connect(lambda _i: self._refresh())
         display_form.addRow("Mask opacity", self.opacity_slider)
         display_form.addRow("Mask style", self.outline_combo)
+        display_form.addRow("Mask shown", self.mask_source_combo)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(readouts)
@@ -152,6 +176,8 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot open", str(exc))
             return False
         self.collection = collection
+        self.predictions.clear()
+        self._ensure_inference()
         self.settings.setValue("last_path", str(Path(path).resolve()))
         self.setWindowTitle(f"EmbryoGrade — {Path(path).name}")
         problems = [str(p) for p in collection.problems]
@@ -233,21 +259,30 @@ class MainWindow(QMainWindow):
         except FrameReadError as exc:
             self.problems_label.setText(str(exc))
             return
-        mask = entry.mask(index)
-        if mask is not None and mask.shape != image.shape:
-            mask = None
-        self.views.show_frame(image, mask, None)
-        self._show_readouts(mask, entry.label(index))
+        stored = entry.mask(index)
+        if stored is not None and stored.shape != image.shape:
+            stored = None
+        pred = self.predictions.get(self._key(entry, index))
+        show_model = self.mask_source_combo.currentIndex() == 0
+        mask = pred.mask if show_model and pred is not None else stored  # the stored mask until the model has run
+        self.views.show_frame(image, mask, pred.attention if pred is not None else None)
+        self._show_readouts(pred, mask, entry.label(index))
+        self._request_predictions(entry, index)
 
-    def _show_readouts(self, mask, label) -> None:
-        if mask is None:
-            self.frag_pct_label.setText("—")
-            self.grade_label.setText("—")
-        else:
-            pct = frag_pct(mask)
-            self.frag_pct_label.setText(f"{pct:.1f} %")
-            bin_ = self.scheme.bin_of(self.scheme.grade(pct))
-            self.grade_label.setText(f"{bin_.grade} ({bin_.name})")
+    def _refresh(self) -> None:
+        self._on_frame_changed(self.frame_slider.value())
+
+    def _show_readouts(self, pred, shown_mask, label) -> None:
+        """Regression % from the model; area % of the mask on screen (the model's or the stored one)."""
+        readout = make_readout(
+            self.scheme,
+            pred.regression_pct if pred is not None else None,
+            frag_pct(shown_mask) if shown_mask is not None else None,
+        )
+        self.frag_pct_label.setText(readout.regression_text)
+        self.area_pct_label.setText(readout.area_text)
+        self.grade_label.setText(readout.grade_text)
+        self.disagreement_label.setText(readout.disagreement_text)
         if label is not None and label.has_range:
             self.label_info.setText(f"range {label.range_lo:g}–{label.range_hi:g} %")
         elif label is not None and label.frag_pct is not None:
@@ -255,12 +290,65 @@ class MainWindow(QMainWindow):
         else:
             self.label_info.setText("—")
 
+    # ------------------------------------------------------------------------------------ inference
+    @staticmethod
+    def _key(entry, index: int) -> tuple:
+        return (entry.embryo_id, entry.focal_plane, entry.frame_number(index))
+
+    def _ensure_inference(self) -> None:
+        """Start the background model once; without weights the window still browses and shows masks."""
+        if self.inference is not None:
+            return
+        if self._weights is None and self._predictor_factory is None:
+            self.model_status.setText("no model weights found: masks from the dataset only")
+            return
+        from embryograde_app.workers import InferenceService, InferenceSettings
+
+        self.model_status.setText("loading the model…")
+        settings = InferenceSettings(weights=str(self._weights), device=str(self.settings.value("device", "auto")))
+        self.inference = InferenceService(settings, self._predictor_factory, parent=self)
+        self.inference.worker.ready.connect(self.model_status.setText)
+        self.inference.worker.predicted.connect(self._on_predicted)
+        self.inference.worker.failed.connect(self._on_prediction_failed)
+        self.inference.start()
+
+    def _request_predictions(self, entry, index: int) -> None:
+        if self.inference is None:
+            return
+        from embryograde_app.workers import FrameRequest
+
+        seq = entry.sequence
+        wanted = [
+            FrameRequest(self._key(entry, i), lambda seq=seq, i=i: seq.read_uint8(i))
+            for i in neighbour_order(index, len(entry), PREFETCH_RADIUS)
+            if self._key(entry, i) not in self.predictions
+        ]
+        self.inference.submit(wanted)
+
+    def _on_predicted(self, pred) -> None:
+        self.predictions.put(pred.key, pred)
+        entry = self.current_embryo
+        if entry is not None and len(entry) and pred.key == self._key(entry, self.frame_slider.value()):
+            self._refresh()
+
+    def _on_prediction_failed(self, key, message: str) -> None:
+        if key is None:
+            self.model_status.setText(message)
+            self.inference = None
+        else:
+            self.problems_label.setText(message)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self.inference is not None:
+            self.inference.shutdown()
+        super().closeEvent(event)
+
     # ------------------------------------------------------------------------------------ display
     def _on_opacity_changed(self, value: int) -> None:
         self.views.opacity = value / 100
         self.settings.setValue("overlay_opacity", value)
-        self._on_frame_changed(self.frame_slider.value())
+        self._refresh()
 
     def _on_outline_changed(self, index: int) -> None:
         self.views.outline = index == 1
-        self._on_frame_changed(self.frame_slider.value())
+        self._refresh()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -16,12 +19,65 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
+@dataclass(frozen=True)
+class FakePrediction:
+    mask: np.ndarray
+    fraction: float
+    attention: np.ndarray
+
+    @property
+    def regression_pct(self) -> float:
+        return 100.0 * self.fraction
+
+
+class FakePredictor:
+    """Numpy stand-in for models.predictor.Predictor: deterministic, optionally slow, no torch."""
+
+    version = "fake-1"
+    device = "cpu"
+
+    def __init__(self, delay_s: float = 0.0):
+        self.delay_s = delay_s
+        self.calls = 0
+
+    def predict(self, frames):
+        out = []
+        for frame in frames:
+            self.calls += 1
+            time.sleep(self.delay_s)
+            mask = np.zeros(frame.shape, np.uint8)
+            mask[frame > 120] = 1
+            mask[frame > 200] = 2
+            out.append(FakePrediction(mask, 0.42, (frame / 255.0).astype(np.float32)))
+        return out
+
+
 @pytest.fixture
-def window(qtbot, settings, tiny_dataset):
+def fake_predictor():
+    return FakePredictor()
+
+
+@pytest.fixture
+def make_window(qtbot, settings):
     from embryograde_app.ui import create_main_window
 
-    win = create_main_window(tiny_dataset, settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    windows = []
+
+    def make(path, predictor=None):
+        win = create_main_window(
+            path, settings=settings, predictor_factory=(lambda _settings: predictor) if predictor else None
+        )
+        qtbot.addWidget(win)
+        win.show()
+        qtbot.waitExposed(win)
+        windows.append(win)
+        return win
+
+    yield make
+    for win in windows:
+        win.close()
+
+
+@pytest.fixture
+def window(make_window, tiny_dataset, fake_predictor):
+    return make_window(tiny_dataset, fake_predictor)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -32,7 +34,7 @@ def test_opens_layout_with_embryos_and_frames(window):
     slider = window.findChild(QSlider, "frame_slider")
     assert embryo_list.count() == 6
     assert slider.maximum() == 2
-    assert window.findChild(QLabel, "frag_pct_label").text().endswith("%")
+    assert window.findChild(QLabel, "area_pct_label").text().endswith("%")
     assert window.findChild(QLabel, "grade_label").text()[0] in "123"
 
 
@@ -64,10 +66,11 @@ def test_readout_matches_the_stored_mask(window, tiny_dataset):
     from embryograde_app.core.layout import read_mask
     from embryograde_app.core.schemes import frag_pct
 
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(1)  # the stored mask
     window.findChild(QListWidget, "embryo_list").setCurrentRow(2)
     window.findChild(QSlider, "frame_slider").setValue(1)
     expected = frag_pct(read_mask(tiny_dataset / "masks" / "E002" / "0001.png"))
-    assert window.findChild(QLabel, "frag_pct_label").text() == f"{expected:.1f} %"
+    assert window.findChild(QLabel, "area_pct_label").text() == f"{expected:.1f} %"
 
 
 def test_overlay_opacity_changes_the_overlay_pixels(window, settings):
@@ -132,3 +135,39 @@ def test_focal_planes_of_one_well_are_one_embryo(window, tmp_path):
     assert slider.value() == 2 and "frame 12" in window.frame_label.text()
     shown = np.asarray(window.views.image_view.base.image)
     assert int(shown.mean()) in range(125, 129)  # the +15 plane's pixels (JPEG may round)
+
+
+def test_model_predictions_reach_the_views_and_readouts(window, qtbot, fake_predictor):
+    qtbot.waitUntil(lambda: window.findChild(QLabel, "frag_pct_label").text() == "42.0 %", timeout=5000)
+    assert window.model_status.text() == "fake-1 on cpu"
+    assert window.views.attention_view.overlay.image is not None
+    assert window.findChild(QLabel, "grade_label").text() == "3 (poor)"
+    qtbot.waitUntil(lambda: len(window.predictions) >= 3, timeout=5000)  # neighbours prefetched
+
+
+def test_disagreement_flag(window, qtbot):
+    qtbot.waitUntil(lambda: window.findChild(QLabel, "frag_pct_label").text() == "42.0 %", timeout=5000)
+    area = float(window.area_pct_label.text().split()[0])
+    flagged = bool(window.disagreement_label.text())
+    assert flagged == (abs(42.0 - area) > 5.0)
+
+
+def test_event_loop_keeps_ticking_while_a_slow_model_runs(make_window, tiny_dataset, qtbot, fake_predictor):
+    """A fake model that takes 0.3 s a frame: the GUI thread must stay responsive throughout."""
+    from PySide6.QtCore import QTimer
+
+    slow = type(fake_predictor)(delay_s=0.3)
+    win = make_window(tiny_dataset, slow)
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    slider = win.findChild(QSlider, "frame_slider")
+    for _ in range(3):  # the user keeps moving while the model is busy
+        slider.setValue((slider.value() + 1) % 3)
+        qtbot.wait(150)
+    qtbot.waitUntil(lambda: slow.calls >= 3, timeout=10000)
+    timer.stop()
+    assert len(ticks) > 20
+    assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) < 0.25  # never blocked by a 0.3 s inference

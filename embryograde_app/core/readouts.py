@@ -1,0 +1,45 @@
+"""What the readout panel says about a frame: regression %, mask-area %, grade, and a disagreement flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from embryograde_app.core.schemes import GradingScheme
+
+DISAGREEMENT_MARGIN_PCT = 5.0  # regression vs mask area: beyond this the frame is worth a look
+
+
+@dataclass(frozen=True)
+class Readout:
+    regression_text: str
+    area_text: str
+    grade_text: str
+    disagreement: bool
+    disagreement_text: str
+
+
+def make_readout(
+    scheme: GradingScheme,
+    regression_pct: float | None,
+    area_pct: float | None,
+    margin: float = DISAGREEMENT_MARGIN_PCT,
+) -> Readout:
+    """Grade from the regression head when the model has run, else from the mask area."""
+    graded_pct = regression_pct if regression_pct is not None else area_pct
+    if graded_pct is None:
+        grade_text = "—"
+    else:
+        b = scheme.bin_of(scheme.grade(graded_pct))
+        grade_text = f"{b.grade} ({b.name})"
+    disagree = regression_pct is not None and area_pct is not None and abs(regression_pct - area_pct) > margin
+    return Readout(
+        regression_text="—" if regression_pct is None else f"{regression_pct:.1f} %",
+        area_text="—" if area_pct is None else f"{area_pct:.1f} %",
+        grade_text=grade_text,
+        disagreement=disagree,
+        disagreement_text=(
+            f"⚠ regression and mask area differ by {abs(regression_pct - area_pct):.1f} points: worth a look"
+            if disagree
+            else ""
+        ),
+    )

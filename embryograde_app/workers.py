@@ -1,0 +1,126 @@
+"""The only place where Qt meets torch: QObject workers on QThreads.
+
+The GUI thread never runs the network. It copies what a run needs into a frozen dataclass, hands it to a
+worker living in its own QThread, and gets typed results back through queued signals. Errors, including
+GPU out-of-memory, become messages; the window keeps working.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from embryograde_app.core.requests import ReplaceableQueue
+from embryograde_app.core.schemes import frag_pct
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """Copied on the main thread when the service starts."""
+
+    weights: str
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    key: Hashable
+    read: Callable[[], np.ndarray]  # called on the worker thread (readers are thread-safe)
+
+
+@dataclass(frozen=True)
+class FramePrediction:
+    key: Hashable
+    mask: np.ndarray  # uint8 class ids at frame size
+    attention: np.ndarray  # float32 0..1 at frame size
+    regression_pct: float
+    area_pct: float
+    model_version: str
+
+
+def describe_error(exc: BaseException) -> str:
+    """A message a person can act on, for the errors a grading run can meet."""
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return "The GPU ran out of memory; choose the CPU in Preferences or close other GPU programs."
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError | OSError) else str(exc)
+
+
+class InferenceWorker(QObject):
+    """Runs the predictor on requested frames, the most urgent first, until stopped."""
+
+    ready = Signal(str)  # "model version on device"
+    predicted = Signal(object)  # FramePrediction
+    failed = Signal(object, str)  # request key (None: the model itself), message
+
+    def __init__(self, settings: InferenceSettings, predictor_factory: Callable | None = None):
+        super().__init__()
+        self.settings = settings
+        self.queue: ReplaceableQueue[FrameRequest] = ReplaceableQueue()
+        self._stop = threading.Event()
+        self._factory = predictor_factory
+
+    def submit(self, requests: list[FrameRequest]) -> None:
+        """Thread-safe: replaces whatever was still pending (the user has moved on)."""
+        self.queue.replace(requests)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.close()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            if self._factory is not None:
+                predictor = self._factory(self.settings)
+            else:
+                from models.predictor import Predictor
+
+                predictor = Predictor.from_file(self.settings.weights, self.settings.device)
+        except Exception as exc:  # noqa: BLE001 - any failure to load becomes a message
+            self.failed.emit(None, f"Cannot load the model: {describe_error(exc)}")
+            return
+        self.ready.emit(f"{predictor.version} on {predictor.device}")
+        while not self._stop.is_set():
+            request = self.queue.get(timeout=0.1)
+            if request is None:
+                continue
+            try:
+                image = request.read()
+                pred = predictor.predict([image])[0]
+            except Exception as exc:  # noqa: BLE001 - reported per frame, the loop goes on
+                self.failed.emit(request.key, describe_error(exc))
+                continue
+            self.predicted.emit(
+                FramePrediction(
+                    request.key, pred.mask, pred.attention, pred.regression_pct, frag_pct(pred.mask), predictor.version
+                )
+            )
+
+
+class InferenceService(QObject):
+    """Owns the worker's QThread: start once, submit often, shut down on close."""
+
+    def __init__(self, settings: InferenceSettings, predictor_factory: Callable | None = None, parent=None):
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("inference_thread")
+        self.worker = InferenceWorker(settings, predictor_factory)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, requests: list[FrameRequest]) -> None:
+        self.worker.submit(requests)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        self.worker.stop()
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
