@@ -498,3 +498,7 @@ def test_records_are_frozen_and_readable():
     err = FrameReadError("/x/y.png", "truncated PNG")
     assert str(err) == "y.png: truncated PNG" and err.path == Path("/x/y.png")
     assert frames_mod.DEFAULT_CACHE_FRAMES == 64
+
+
+def test_leading_frame_number_with_a_trailing_focal_plane():
+    assert parse_frame_name("0001_F15.png") == {"well": None, "focal_plane": 15, "frame_number": 1, "slide": None}

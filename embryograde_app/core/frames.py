@@ -133,6 +133,7 @@ _GENERIC_WELL = re.compile(r"(?:^|[^a-z])well[_-]?(\d+)", re.IGNORECASE)
 _GENERIC_FOCAL = re.compile(r"(?:^|[_-])(?:f|fp|focal)_?([+-]?\d+)(?=$|[_-])", re.IGNORECASE)
 _GENERIC_FRAME = re.compile(r"(?:run|frame)[_-]?(\d+)", re.IGNORECASE)
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
+_LEADING_NUMBER = re.compile(r"^(\d+)")
 
 
 def _strip_frame_suffix(name: str) -> str:
@@ -171,8 +172,10 @@ def parse_frame_name(name: str) -> dict:
         result["focal_plane"] = int(m.group(1))
         taken.append(m.span(1))
     m = _GENERIC_FRAME.search(stem)
-    if m is None:
-        m = _TRAILING_NUMBER.search(stem)
+    for fallback in (_TRAILING_NUMBER, _LEADING_NUMBER):  # "0001_F15" -> focal 15 (taken), frame 1
+        if m is not None:
+            break
+        m = fallback.search(stem)
         if m and any(a <= m.start(1) < b for a, b in taken):
             m = None
     if m:
