@@ -721,6 +721,18 @@ def _problem(problems: list[str] | None, text: str) -> None:
         problems.append(text)
 
 
+def _frames_with_masks(store: ProjectStore, problems: list[str] | None):
+    """(frame record, mask to export) for every frame that has one; damaged masks are reported, skipped."""
+    for record in store.frames():
+        revision = _export_mask(store, record.id)
+        if revision is None:
+            continue
+        try:
+            yield record, store.read_mask(revision)
+        except ProjectError as exc:
+            _problem(problems, str(exc))
+
+
 def export_png_masks(store: ProjectStore, out_dir: str | os.PathLike, problems: list[str] | None = None) -> int:
     """Write out_dir/<embryo>/<frame:04d>[_F<fp>].png for every frame with a mask; returns how many.
 
@@ -729,15 +741,7 @@ def export_png_masks(store: ProjectStore, out_dir: str | os.PathLike, problems: 
     out_dir = Path(out_dir)
     folders = _embryo_folders(store)
     count = 0
-    for record in store.frames():
-        revision = _export_mask(store, record.id)
-        if revision is None:
-            continue
-        try:
-            mask = store.read_mask(revision)
-        except ProjectError as exc:
-            _problem(problems, str(exc))
-            continue
+    for record, mask in _frames_with_masks(store, problems):
         path = out_dir / folders[record.embryo_key] / f"{_export_stem(record.frame_number, record.focal_plane)}.png"
         atomic_write_bytes(path, encode_png(mask))
         count += 1
@@ -749,16 +753,9 @@ def export_labelme(store: ProjectStore, out_dir: str | os.PathLike, problems: li
     out_dir = Path(out_dir)
     folders = _embryo_folders(store)
     count = 0
-    for record in store.frames():
-        revision = _export_mask(store, record.id)
-        if revision is None:
-            continue
+    for record, mask in _frames_with_masks(store, problems):
         try:
-            mask = store.read_mask(revision)
             image_bytes = record.image_path.read_bytes()
-        except ProjectError as exc:
-            _problem(problems, str(exc))
-            continue
         except OSError as exc:
             _problem(problems, f"{record.image_path}: {exc.strerror or exc}")
             continue
