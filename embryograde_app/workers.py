@@ -124,3 +124,91 @@ class InferenceService(QObject):
         self.worker.stop()
         self.thread.quit()
         self.thread.wait(timeout_ms)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A background job: fn(progress, should_stop) -> result. fn must open its own resources (a store
+    connection, a model) since it runs on the worker thread; its parameters are bound before it is queued."""
+
+    name: str
+    fn: Callable[[Callable[[int, int], None], Callable[[], bool]], object]
+
+
+class TaskWorker(QObject):
+    """Runs one TaskSpec; progress and the outcome come back as typed, queued signals."""
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, spec: TaskSpec):
+        super().__init__()
+        self.spec = spec
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self.spec.fn(self.progress.emit, self._stop.is_set)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the user
+            self.failed.emit(f"{self.spec.name} failed: {describe_error(exc)}")
+            return
+        self.finished.emit(result)
+
+
+class TaskRunner(QObject):
+    """One background task at a time on its own QThread (import, grade all, export, retrain)."""
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.thread: QThread | None = None
+        self.worker: TaskWorker | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def start(self, spec: TaskSpec) -> bool:
+        if self.busy:
+            return False
+        self.thread = QThread()
+        self.thread.setObjectName(f"task:{spec.name}")
+        self.worker = TaskWorker(spec)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.progress.connect(self.progress)
+        self.worker.finished.connect(self._done)
+        self.worker.failed.connect(self._failed)
+        self.thread.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def wait(self, timeout_ms: int = 30000) -> None:
+        if self.thread is not None:
+            self.thread.quit()
+            self.thread.wait(timeout_ms)
+
+    def _stop_thread(self) -> None:
+        self.thread.quit()
+        self.thread.wait()
+        self.thread = None
+        self.worker = None
+
+    def _done(self, result) -> None:
+        self._stop_thread()
+        self.finished.emit(result)
+
+    def _failed(self, message: str) -> None:
+        self._stop_thread()
+        self.failed.emit(message)

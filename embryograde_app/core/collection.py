@@ -1,8 +1,8 @@
-"""What the window browses before the project store exists: embryos, their frames, masks and labels.
+"""What the window browses: embryos, their frames per focal plane, stored masks and labels.
 
-A layout-v1 folder gives one embryo per frames/<id>/ folder, with its masks and labels.csv; any other
-folder (or file) the frame readers understand gives one embryo per well and focal plane found in it.
-Qt-free, so navigation logic is tested without a window.
+A project gives its embryos from the store; a layout-v1 folder gives one embryo per frames/<id>/ folder,
+with its masks and labels.csv; any other folder (or file) the frame readers understand gives one embryo
+per well, with its focal planes. Qt-free, so navigation logic is tested without a window.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from embryograde_app.core.frames import FrameProblem, FrameSequence, NoFramesError, open_frames
 from embryograde_app.core.layout import DatasetLayout, LabelRow, LayoutError, read_mask
+from embryograde_app.core.store import ProjectError, ProjectStore
 
 
 @dataclass
@@ -41,6 +42,13 @@ class EmbryoEntry:
     def frame_number(self, index: int) -> int:
         return self.sequence.infos[index].frame_number
 
+    def index_of(self, frame_number: int) -> int | None:
+        return self.sequence.index_of(frame_number)
+
+    def frame_id(self, index: int) -> int | None:
+        """The project's frame id (None outside a project)."""
+        return None
+
     def mask(self, index: int) -> np.ndarray | None:
         """The stored mask of a frame, or None (no mask, or an unreadable one: that is reported, not raised)."""
         if self.layout is None:
@@ -58,18 +66,83 @@ class EmbryoEntry:
 
 
 @dataclass
+class ProjectEmbryo(EmbryoEntry):
+    """An embryo of a project: frame numbers, masks and labels come from the store, pixels from its files."""
+
+    store: ProjectStore | None = None
+    frame_ids: dict[int | None, list[int]] = field(default_factory=dict)
+    numbers: dict[int | None, list[int]] = field(default_factory=dict)
+
+    def frame_number(self, index: int) -> int:
+        return self.numbers[self.focal_plane][index]
+
+    def index_of(self, frame_number: int) -> int | None:
+        try:
+            return self.numbers[self.focal_plane].index(frame_number)
+        except ValueError:
+            return None
+
+    def frame_id(self, index: int) -> int | None:
+        return self.frame_ids[self.focal_plane][index]
+
+    def mask(self, index: int) -> np.ndarray | None:
+        revision = self.store.latest_mask(self.frame_id(index), ("human", "import"))
+        if revision is None:
+            return None
+        try:
+            return self.store.read_mask(revision)
+        except ProjectError:
+            return None
+
+    def label(self, index: int) -> LabelRow | None:
+        row = self.store.range_label(self.frame_id(index))
+        if row is None:
+            return None
+        return LabelRow(self.embryo_id, self.frame_number(index), range_lo=row["lo"], range_hi=row["hi"])
+
+
+@dataclass
 class Collection:
     root: Path
     embryos: list[EmbryoEntry]
     problems: list[FrameProblem | str]
+    store: ProjectStore | None = None
 
     def __len__(self) -> int:
         return len(self.embryos)
 
 
+def open_project_collection(store: ProjectStore, cache_frames: int = 64) -> Collection:
+    """Every embryo of a project with a lazily read sequence per focal plane."""
+    embryos: list[EmbryoEntry] = []
+    problems: list[FrameProblem | str] = []
+    for row in store.embryos():
+        records = store.frames(embryo_id=row["id"])
+        if not records:
+            continue
+        by_plane: dict[int | None, list] = {}
+        for record in records:
+            by_plane.setdefault(record.focal_plane, []).append(record)
+        planes, ids, numbers = {}, {}, {}
+        for plane, recs in sorted(by_plane.items()):
+            try:
+                planes[plane] = open_frames([r.image_path for r in recs], cache_frames=cache_frames)
+            except NoFramesError as exc:
+                problems.append(f"{row['key']}: {exc}")
+                continue
+            problems.extend(planes[plane].problems)
+            ids[plane] = [r.id for r in recs]
+            numbers[plane] = [r.frame_number for r in recs]
+        if planes:
+            embryos.append(ProjectEmbryo(row["key"], planes, store=store, frame_ids=ids, numbers=numbers))
+    return Collection(store.root, embryos, problems, store=store)
+
+
 def open_collection(path: str | Path, cache_frames: int = 64) -> Collection:
-    """Open a layout-v1 dataset or any frame source; bad files become problems, the rest opens."""
+    """Open a project, a layout-v1 dataset or any frame source; bad files become problems, the rest opens."""
     root = Path(path)
+    if ProjectStore.is_project(root):
+        return open_project_collection(ProjectStore(root), cache_frames)
     problems: list[FrameProblem | str] = []
     embryos: list[EmbryoEntry] = []
     if DatasetLayout.is_layout(root):

@@ -45,6 +45,7 @@ class GradingSummary:
     skipped: list[str] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
     model_version: str = ""
+    cancelled: bool = False
 
     def line(self) -> str:
         return (
@@ -75,8 +76,12 @@ def run_jobs(
     batch_size: int = 8,
     progress: Progress | None = None,
     total: int = 0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> None:
-    """Read, preprocess, forward and hand each prediction to on_result, batch by batch."""
+    """Read, preprocess, forward and hand each prediction to on_result, batch by batch.
+
+    should_stop is checked between batches: a cancelled run keeps everything graded so far.
+    """
     times = summary.times
     batch_jobs: list[FrameJob] = []
     batch_frames: list[np.ndarray] = []
@@ -107,6 +112,9 @@ def run_jobs(
         batch_frames.clear()
 
     for job in jobs:
+        if should_stop is not None and not batch_jobs and should_stop():
+            summary.cancelled = True
+            return
         t = time.perf_counter()
         try:
             frame = job.read()
@@ -239,6 +247,7 @@ def grade_project(
     batch_size: int = 8,
     weights: str | Path | None = None,
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> GradingSummary:
     """Grade every frame of a project with its active model; predictions and masks go into the store."""
     scheme = get_scheme(scheme_name)
@@ -271,5 +280,5 @@ def grade_project(
                 job.frame_id, version, pred.regression_pct, pred.mask, scheme.grade(pred.regression_pct), scheme.key
             )
 
-        run_jobs(predictor, jobs, on_result, summary, batch_size, progress, total=len(todo))
+        run_jobs(predictor, jobs, on_result, summary, batch_size, progress, total=len(todo), should_stop=should_stop)
     return summary

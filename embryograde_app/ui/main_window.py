@@ -47,8 +47,13 @@ class MainWindow(QMainWindow):
         self.predictions: LruCache = LruCache(PREDICTION_CACHE)
         self.inference = None
         self._predictor_factory = predictor_factory
+        self.weights_override = weights
         self._weights = weights or (str(BUNDLED_WEIGHTS) if BUNDLED_WEIGHTS.exists() else None)
         self._build_widgets()
+        from embryograde_app.ui.project_actions import ProjectActions
+
+        self.project_actions = ProjectActions(self)
+        self.project_actions.task_finished.connect(self._on_task_finished)
         self._build_actions()
         self.play_timer = QTimer(self)
         self.play_timer.setInterval(PLAY_INTERVAL_MS)
@@ -81,10 +86,21 @@ class MainWindow(QMainWindow):
         nav.addWidget(self.play_button)
         nav.addWidget(self.frame_slider, 1)
         nav.addWidget(self.frame_label)
+        from embryograde_app.ui.timecourse import TimeCoursePlot
+
+        self.timecourse = TimeCoursePlot()
+        self.timecourse.set_scheme(self.scheme)
+        self.timecourse.setMinimumHeight(150)
+        self.timecourse.frameClicked.connect(self._jump_to_frame_number)
+        self._timecourse_timer = QTimer(self)
+        self._timecourse_timer.setSingleShot(True)
+        self._timecourse_timer.setInterval(250)  # predictions arrive in bursts: redraw once per burst
+        self._timecourse_timer.timeout.connect(self._update_timecourse)
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
-        centre_layout.addWidget(self.views, 1)
+        centre_layout.addWidget(self.views, 3)
         centre_layout.addLayout(nav)
+        centre_layout.addWidget(self.timecourse, 1)
 
         readouts = QGroupBox("Fragmentation")
         form = QFormLayout(readouts)
@@ -145,7 +161,19 @@ class MainWindow(QMainWindow):
         self.action_open.setShortcut(QKeySequence.StandardKey.Open)
         self.action_open.triggered.connect(self._choose_folder)
         menu = self.menuBar().addMenu("&File")
+        pa = self.project_actions
+        menu.addAction(pa.action_new_project)
         menu.addAction(self.action_open)
+        menu.addSeparator()
+        menu.addAction(pa.action_import)
+        menu.addAction(pa.action_import_files)
+        menu.addAction(pa.action_export_csv)
+        grading = self.menuBar().addMenu("&Grading")
+        grading.addAction(pa.action_grade_all)
+        toolbar = self.addToolBar("Project")
+        toolbar.setObjectName("project_toolbar")
+        for action in (self.action_open, pa.action_import, pa.action_grade_all, pa.action_export_csv):
+            toolbar.addAction(action)
         shortcuts = [
             (Qt.Key.Key_Right, lambda: self.step_frame(1)),
             (Qt.Key.Key_Left, lambda: self.step_frame(-1)),
@@ -175,20 +203,53 @@ class MainWindow(QMainWindow):
         except (NoFramesError, OSError, ValueError) as exc:
             QMessageBox.warning(self, "Cannot open", str(exc))
             return False
+        if self.collection is not None and self.collection.store is not None:
+            self.collection.store.close()
         self.collection = collection
         self.predictions.clear()
         self._ensure_inference()
+        self.project_actions.update_enabled()
         self.settings.setValue("last_path", str(Path(path).resolve()))
         self.setWindowTitle(f"EmbryoGrade — {Path(path).name}")
-        problems = [str(p) for p in collection.problems]
-        self.problems_label.setText(f"{len(problems)} file(s) skipped:\n" + "\n".join(problems[:8]) if problems else "")
-        self.embryo_list.blockSignals(True)
-        self.embryo_list.clear()
-        for entry in collection.embryos:
-            self.embryo_list.addItem(f"{entry.embryo_id}  ({len(entry)} frames)")
-        self.embryo_list.blockSignals(False)
+        self.show_problems([str(p) for p in collection.problems])
+        self._fill_embryo_list(keep_row=False)
         self.embryo_list.setCurrentRow(0)
         return True
+
+    def show_problems(self, problems: list[str]) -> None:
+        """Skipped files, by name and reason, under the readouts (the rest of the data is open)."""
+        more = "\n…" if len(problems) > 8 else ""
+        text = f"{len(problems)} file(s) skipped:\n" + "\n".join(problems[:8]) + more if problems else ""
+        self.problems_label.setText(text)
+
+    def _fill_embryo_list(self, keep_row: bool = True) -> None:
+        """Embryo names with frame counts and, in a project, the grade of the median regression %."""
+        from embryograde_app.core.summaries import embryo_grades
+
+        grades = embryo_grades(self.collection.store, self.scheme) if self.collection.store is not None else {}
+        row = self.embryo_list.currentRow()
+        self.embryo_list.blockSignals(True)
+        self.embryo_list.clear()
+        for entry in self.collection.embryos:
+            g = grades.get(entry.embryo_id)
+            suffix = f"   grade {g.grade} · {g.median_pct:.0f} %" if g else ""
+            self.embryo_list.addItem(f"{entry.embryo_id}  ({len(entry)} frames){suffix}")
+        if keep_row and 0 <= row < self.embryo_list.count():
+            self.embryo_list.setCurrentRow(row)
+        self.embryo_list.blockSignals(False)
+
+    def _on_task_finished(self, name: str, result) -> None:
+        if self.collection is None:
+            return
+        if name == "Import" and result is not None:
+            row, frame = self.embryo_list.currentRow(), self.frame_slider.value()
+            self.open_path(self.collection.root)
+            self.embryo_list.setCurrentRow(max(row, 0))
+            self.frame_slider.setValue(frame)
+        elif name == "Grade all":
+            self._fill_embryo_list()
+            self._update_timecourse()
+            self._refresh()
 
     # ------------------------------------------------------------------------------------ navigation
     @property
@@ -209,6 +270,7 @@ class MainWindow(QMainWindow):
         self.focal_combo.setCurrentIndex(list(entry.planes).index(entry.focal_plane))
         self.focal_combo.blockSignals(False)
         self._reset_slider(entry)
+        self._update_timecourse()
 
     def _on_focal_changed(self, index: int) -> None:
         entry = self.current_embryo
@@ -217,10 +279,11 @@ class MainWindow(QMainWindow):
         frame_number = entry.frame_number(self.frame_slider.value()) if len(entry) else None
         entry.focal_plane = self.focal_combo.itemData(index)
         self._reset_slider(entry, frame_number)
+        self._update_timecourse()
 
     def _reset_slider(self, entry, frame_number: int | None = None) -> None:
         """Range for the shown plane; stay on the same frame number when the plane has it."""
-        index = entry.sequence.index_of(frame_number) if frame_number is not None else None
+        index = entry.index_of(frame_number) if frame_number is not None else None
         self.frame_slider.blockSignals(True)
         self.frame_slider.setRange(0, max(len(entry) - 1, 0))
         self.frame_slider.setValue(index or 0)
@@ -252,8 +315,9 @@ class MainWindow(QMainWindow):
         entry = self.current_embryo
         if entry is None or not len(entry):
             return
-        info = entry.sequence.infos[index]
-        self.frame_label.setText(f"frame {info.frame_number}  ({index + 1}/{len(entry)})")
+        number = entry.frame_number(index)
+        self.frame_label.setText(f"frame {number}  ({index + 1}/{len(entry)})")
+        self.timecourse.set_current(number)
         try:
             image = entry.sequence.read_uint8(index)
         except FrameReadError as exc:
@@ -289,6 +353,46 @@ class MainWindow(QMainWindow):
             self.label_info.setText(f"{label.frag_pct:.1f} %")
         else:
             self.label_info.setText("—")
+
+    # ------------------------------------------------------------------------------------ time course
+    def _update_timecourse(self) -> None:
+        """% per frame of the current embryo: the project's graded frames, else what the window has inferred."""
+        entry = self.current_embryo
+        if entry is None:
+            self.timecourse.set_series([], [], None)
+            return
+        numbers = [entry.frame_number(i) for i in range(len(entry))]
+        model: list[float | None] = [None] * len(numbers)
+        area: list[float | None] = [None] * len(numbers)
+        marks = []
+        store = self.collection.store
+        if store is not None:
+            from embryograde_app.core.summaries import frame_series, label_marks
+
+            ids = [entry.frame_id(i) for i in range(len(entry))]
+            model, area = frame_series(store, ids)
+            marks = label_marks(store, ids, numbers)
+        else:
+            for number in numbers:
+                label = entry.labels.get(number)
+                if label is not None and label.has_range:
+                    marks.append((number, label.range_lo, label.range_hi))
+                elif label is not None and label.frag_pct is not None:
+                    marks.append((number, label.frag_pct, label.frag_pct))
+        for i, number in enumerate(numbers):
+            pred = self.predictions.get((entry.embryo_id, entry.focal_plane, number))
+            if pred is not None and model[i] is None:
+                model[i], area[i] = pred.regression_pct, pred.area_pct
+        self.timecourse.set_series(numbers, model, area)
+        self.timecourse.set_labels(marks)
+        if len(entry):
+            self.timecourse.set_current(entry.frame_number(self.frame_slider.value()))
+
+    def _jump_to_frame_number(self, number: int) -> None:
+        entry = self.current_embryo
+        index = entry.index_of(number) if entry is not None else None
+        if index is not None:
+            self.frame_slider.setValue(index)
 
     # ------------------------------------------------------------------------------------ inference
     @staticmethod
@@ -326,7 +430,10 @@ class MainWindow(QMainWindow):
         self.inference.submit(wanted)
 
     def _on_predicted(self, pred) -> None:
+        if self.collection is None:  # a late result after the window closed
+            return
         self.predictions.put(pred.key, pred)
+        self._timecourse_timer.start()
         entry = self.current_embryo
         if entry is not None and len(entry) and pred.key == self._key(entry, self.frame_slider.value()):
             self._refresh()
@@ -339,8 +446,16 @@ class MainWindow(QMainWindow):
             self.problems_label.setText(message)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._timecourse_timer.stop()
+        self.play_timer.stop()
         if self.inference is not None:
             self.inference.shutdown()
+            self.inference = None
+        self.project_actions.runner.cancel()
+        self.project_actions.runner.wait()
+        if self.collection is not None and self.collection.store is not None:
+            self.collection.store.close()
+        self.collection = None
         super().closeEvent(event)
 
     # ------------------------------------------------------------------------------------ display

@@ -1,0 +1,60 @@
+"""Per-embryo and per-frame summaries of a project's predictions (for the embryo list and time course)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from embryograde_app.core.schemes import GradingScheme
+from embryograde_app.core.store import ProjectStore
+
+
+@dataclass(frozen=True)
+class EmbryoGrade:
+    median_pct: float
+    grade: str
+    frames_graded: int
+
+
+def embryo_grades(store: ProjectStore, scheme: GradingScheme) -> dict[str, EmbryoGrade]:
+    """embryo key -> median regression % of the active model's predictions and its grade."""
+    active = store.active_model()
+    if active is None:
+        return {}
+    values: dict[str, list[float]] = {}
+    rows = store.conn.execute(
+        "SELECT e.key, p.regression_pct FROM predictions p JOIN frames f ON f.id = p.frame_id "
+        "JOIN embryos e ON e.id = f.embryo_id WHERE p.model_version = ?",
+        (active["version"],),
+    )
+    for key, pct in rows:
+        values.setdefault(key, []).append(pct)
+    out = {}
+    for key, pcts in values.items():
+        median = statistics.median(pcts)
+        out[key] = EmbryoGrade(median, scheme.grade(median), len(pcts))
+    return out
+
+
+def frame_series(store: ProjectStore, frame_ids: list[int]) -> tuple[list[float | None], list[float | None]]:
+    """(regression %, mask-area %) of the active model for each frame id, None where not graded."""
+    active = store.active_model()
+    if active is None or not frame_ids:
+        return [None] * len(frame_ids), [None] * len(frame_ids)
+    found = {
+        fid: (reg, area)
+        for fid, reg, area in store.conn.execute(
+            "SELECT frame_id, regression_pct, area_pct FROM predictions WHERE model_version = ?", (active["version"],)
+        )
+    }
+    return [found.get(f, (None, None))[0] for f in frame_ids], [found.get(f, (None, None))[1] for f in frame_ids]
+
+
+def label_marks(store: ProjectStore, frame_ids: list[int], numbers: list[int]) -> list[tuple[int, float, float]]:
+    """(frame number, lo, hi) of the latest range label of each frame that has one."""
+    marks = []
+    for fid, number in zip(frame_ids, numbers, strict=True):
+        row = store.range_label(fid)
+        if row is not None:
+            marks.append((number, row["lo"], row["hi"]))
+    return marks
