@@ -108,7 +108,10 @@ def build_stage2_items(
     size = model.cfg.input_size
     items: list[Stage2Item | None] = []
     pending: list[tuple[int, str, np.ndarray, bool]] = []
-    seg_budget = max_seg_items if refine_seg else 0
+    # Decoder maps are big: keep them for frames spread evenly over the set (every embryo, not the first few).
+    masked = [i for i, s in enumerate(samples) if s.mask_path]
+    n_seg_frames = min(len(masked), max_seg_items // max(views, 1)) if refine_seg else 0
+    seg_frames = {masked[j] for j in np.linspace(0, len(masked) - 1, n_seg_frames).round().astype(int)}
 
     def flush() -> None:
         if not pending:
@@ -126,17 +129,16 @@ def build_stage2_items(
             items[slot].dec = entry.get("dec")
         pending.clear()
 
-    for s in samples:
+    for n, s in enumerate(samples):
         raw = Path(s.image_path).read_bytes()
         image = read_grey_uint8(s.image_path)
-        mask = resize_mask(read_mask(s.mask_path), size) if s.mask_path else None
+        need_dec = n in seg_frames
+        mask = resize_mask(read_mask(s.mask_path), size) if need_dec else None
         lo = s.lo_pct / 100 if s.has_label else float("nan")
         hi = s.hi_pct / 100 if s.has_label else float("nan")
+        if not (need_dec or s.has_label):
+            continue
         for view in range(views):
-            need_dec = mask is not None and seg_budget > 0
-            if not (need_dec or s.has_label):
-                continue
-            seg_budget -= int(need_dec)
             key = cache.frame_key(raw, view) + f"_s{size}"
             view_mask = torch.from_numpy(dihedral(mask, view)) if need_dec else None
             items.append(Stage2Item(torch.empty(0), None, view_mask, lo, hi))

@@ -1,9 +1,12 @@
-"""The demo project that `make run` opens: generator data, made once and reused."""
+"""The demo project that `make run` opens: generator time-lapses imported into a project, made once."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+from embryograde_app.core.importers import import_into_project
+from embryograde_app.core.store import ProjectStore
 from embryograde_app.core.synthetic import generate_dataset
 
 DEMO_EMBRYOS = 6
@@ -12,9 +15,19 @@ DEMO_SIZE = 500  # EmbryoScope frames are 500x500
 DEMO_SEED = 2026
 
 
-def ensure_demo_dataset(path: str | Path) -> Path:
-    """Create the demo layout-v1 folder unless a complete one is already there."""
+def ensure_demo_project(path: str | Path) -> Path:
+    """Create the demo project (frames + their exact masks as imported revisions) unless it exists."""
     path = Path(path)
-    if not (path / "labels.csv").exists():
-        generate_dataset(path, DEMO_EMBRYOS, DEMO_FRAMES, size=DEMO_SIZE, seed=DEMO_SEED)
+    if ProjectStore.is_project(path):
+        return path
+    with tempfile.TemporaryDirectory(prefix="embryograde-demo-") as tmp:
+        generate_dataset(tmp, DEMO_EMBRYOS, DEMO_FRAMES, size=DEMO_SIZE, seed=DEMO_SEED)
+        summary = import_into_project(path, [tmp])
+    if summary.skipped:
+        raise RuntimeError(f"demo project: {summary.skipped[0]}")
     return path
+
+
+def needs_grading(path: str | Path) -> bool:
+    with ProjectStore(path) as store:
+        return store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0

@@ -20,11 +20,15 @@ def run_gui(project: str | None = None, demo: str | None = None) -> int:
     if path is None:
         last = settings.value("last_path")
         path = last if last and Path(str(last)).exists() else None
+    grade_demo = False
     if path is None and demo:
-        from embryograde_app.core.demo import ensure_demo_dataset
+        from embryograde_app.core.demo import ensure_demo_project, needs_grading
 
         print(f"preparing the demo project in {demo} …", file=sys.stderr)
-        path = str(ensure_demo_dataset(demo))
+        path = str(ensure_demo_project(demo))
+        grade_demo = needs_grading(path)
     window = create_main_window(path, settings=settings)
     window.show()
+    if grade_demo:  # first launch: the bundled model grades the demo in the background
+        window.project_actions.grade_all()
     return app.exec()
