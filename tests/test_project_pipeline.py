@@ -146,3 +146,21 @@ def test_kill_during_import_and_grade_then_rerun(tmp_path, tiny_weights):
     counts = _counts(project)
     assert counts["predictions"] == 192
     assert counts["mask_revisions"] == 192 + 192  # one model mask per prediction, no duplicates
+
+
+def test_import_frames_with_png_masks(tmp_path):
+    frames, masks = tmp_path / "frames", tmp_path / "masks"
+    frames.mkdir()
+    masks.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:04d}.png"), np.full((16, 16), 50 + i, np.uint8))
+        m = np.zeros((16, 16), np.uint8)
+        m[4:12, 4:12] = 1
+        m[5, 5] = 2
+        cv2.imwrite(str(masks / f"{i:04d}.png"), m)
+    project = tmp_path / "proj"
+    assert main(["import", str(project), str(frames), "--masks", str(masks)]) == 0
+    counts = _counts(project)
+    assert counts["frames"] == 3 and counts["mask_revisions"] == 3
+    assert main(["import", str(project), str(frames), "--masks", str(masks)]) == 0
+    assert _counts(project) == counts

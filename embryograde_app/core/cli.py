@@ -223,7 +223,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        summary = import_into_project(args.project, args.sources, progress)
+        summary = import_into_project(args.project, args.sources, progress, masks_dir=args.masks)
     except ProjectError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -384,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.add_argument("project")
     i.add_argument("sources", nargs="+", metavar="SOURCE")
+    i.add_argument("--masks", help="folder of PNG masks paired with the sources' images by file name")
     i.set_defaults(func=cmd_import)
 
     x = sub.add_parser(

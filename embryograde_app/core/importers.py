@@ -179,11 +179,26 @@ def import_source(store: ProjectStore, source: Path, progress: Progress | None =
 
 
 def import_into_project(
-    project: str | Path, sources: list[str | Path], progress: Progress | None = None
+    project: str | Path,
+    sources: list[str | Path],
+    progress: Progress | None = None,
+    masks_dir: str | Path | None = None,
 ) -> ImportSummary:
-    """Create the project if needed and import every source; problems are collected, never raised."""
+    """Create the project if needed and import every source; problems are collected, never raised.
+
+    masks_dir: PNG masks paired with the sources' images by name (<stem>.png or <stem>_mask.png).
+    """
     total = ImportSummary()
     with ProjectStore(project, create=True) as store:
         for source in sources:
             total.merge(import_source(store, Path(source), progress))
+        if masks_dir is not None:
+            from embryograde_app.core.frames import IMAGE_SUFFIXES
+            from embryograde_app.core.interop import import_png_masks
+
+            images = []
+            for source in map(Path, sources):
+                candidates = sorted(source.iterdir()) if source.is_dir() else [source]
+                images.extend(p for p in candidates if p.suffix.lower() in IMAGE_SUFFIXES)
+            total.merge(import_png_masks(store, images, masks_dir))
     return total
