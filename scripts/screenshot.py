@@ -1,4 +1,7 @@
-"""Screenshot of the main window on a folder (run under Xvfb): python scripts/screenshot.py PATH OUT.png."""
+"""Screenshot of the main window (run under Xvfb): python scripts/screenshot.py PATH OUT.png [options].
+
+--grade-all runs Grade all first (projects); the grab waits until the model has drawn the frame on screen.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ def main() -> int:
     parser.add_argument("out")
     parser.add_argument("--embryo", type=int, default=0)
     parser.add_argument("--frame", type=int, default=0)
-    parser.add_argument("--size", default="1500x780")
+    parser.add_argument("--size", default="1600x900")
+    parser.add_argument("--grade-all", action="store_true")
+    parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
     from embryograde_app.ui import create_main_window
@@ -26,14 +31,35 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     window.resize(w, h)
     window.show()
-    window.embryo_list.setCurrentRow(args.embryo)
-    window.frame_slider.setValue(args.frame)
+    state = {"graded": not args.grade_all}
+
+    def select() -> None:
+        window.embryo_list.setCurrentRow(args.embryo)
+        window.frame_slider.setValue(args.frame)
+
+    def on_task(name: str, _result) -> None:
+        state["graded"] = True
+        select()
+
+    window.project_actions.task_finished.connect(on_task)
+    select()
+    if args.grade_all:
+        window.project_actions.grade_all()
+
+    def poll() -> None:
+        if state["graded"] and window.frag_pct_label.text() != "—":
+            QTimer.singleShot(800, grab)
+        else:
+            QTimer.singleShot(250, poll)
 
     def grab() -> None:
         window.grab().save(args.out)
+        print(f"wrote {args.out}")
+        window.close()
         app.quit()
 
-    QTimer.singleShot(1500, grab)
+    QTimer.singleShot(500, poll)
+    QTimer.singleShot(int(args.timeout * 1000), grab)
     return app.exec()
 
 

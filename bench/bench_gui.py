@@ -1,0 +1,179 @@
+"""Benchmark: the window's budgets (DESIGN section 8), measured offscreen.
+
+* frame switch with overlays (500x500, model mask + attention cached): median ms, against the baseline of a
+  bare pyqtgraph ImageItem showing the same frames in the same run;
+* the longest event-loop stall while the real model infers in the background;
+* launch to first window (a fresh interpreter);
+* resident memory while scrubbing a 1,000-frame time-lapse (must stay bounded).
+
+Run: python -m bench.bench_gui [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+LAUNCH_CODE = """
+import time, sys
+t0 = time.perf_counter()
+from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QSettings
+app = QApplication([])
+from embryograde_app.ui import create_main_window
+w = create_main_window(None, settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
+w.show(); app.processEvents()
+print(time.perf_counter() - t0)
+"""
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _frames(folder: Path, n: int, size: int) -> None:
+    import cv2
+
+    from embryograde_app.core.synthetic import render_embryo
+
+    for item in render_embryo(0, min(n, 40), size=size, seed=5):
+        cv2.imwrite(str(folder / f"frame_{item.frame:04d}.jpg"), item.image)
+    base = sorted(folder.glob("*.jpg"))
+    for i in range(len(base), n):  # reuse rendered frames: what matters is the count on disk
+        (folder / f"frame_{i:04d}.jpg").write_bytes(base[i % len(base)].read_bytes())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="GUI budgets")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--weights", help="weights for the stall test (default: bundled)")
+    args = parser.parse_args(argv)
+    n_frames, size, switches = (30, 128, 10) if args.quick else (1000, 500, 100)
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    import pyqtgraph as pg
+
+    from embryograde_app.paths import BUNDLED_WEIGHTS
+    from embryograde_app.ui import create_main_window
+    from embryograde_app.workers import FramePrediction
+
+    work = Path(tempfile.mkdtemp(prefix="bench-gui-"))
+    folder = work / "seq"
+    folder.mkdir()
+    _frames(folder, n_frames, size)
+    settings = QSettings(str(work / "s.ini"), QSettings.Format.IniFormat)
+
+    # Launch to first window, in a fresh interpreter.
+    launch = float(
+        subprocess.run(
+            [sys.executable, "-c", LAUNCH_CODE, str(work / "l.ini")],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ},
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+    rss_before = rss_mb()
+    window = create_main_window(folder, settings=settings, weights=args.weights or str(BUNDLED_WEIGHTS))
+    window.resize(1500, 850)
+    window.show()
+    app.processEvents()
+    entry = window.current_embryo
+
+    # Fill the prediction cache so every switch draws mask + attention overlays.
+    for i in range(switches):
+        image = entry.sequence.read_uint8(i)
+        mask = (image > 120).astype(np.uint8) + (image > 200)
+        key = window._key(entry, i)
+        window.predictions.put(key, FramePrediction(key, mask, image / 255.0, 10.0, 12.0, "bench"))
+    switch_ms = []
+    for i in range(switches):
+        t = time.perf_counter()
+        window.frame_slider.setValue(i)
+        app.processEvents()
+        switch_ms.append(1000 * (time.perf_counter() - t))
+
+    # Baseline: a bare ImageItem showing the same frames.
+    plain = pg.GraphicsLayoutWidget()
+    vb = plain.addViewBox(lockAspect=True)
+    item = pg.ImageItem(axisOrder="row-major")
+    vb.addItem(item)
+    plain.resize(500, 500)
+    plain.show()
+    base_ms = []
+    for i in range(switches):
+        t = time.perf_counter()
+        item.setImage(entry.sequence.read_uint8(i), autoLevels=False, levels=(0, 255))
+        app.processEvents()
+        base_ms.append(1000 * (time.perf_counter() - t))
+
+    # Event-loop stall while the real model infers frames that are not cached yet.
+    window.predictions.clear()
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    end = time.perf_counter() + (3 if args.quick else 15)
+    i = 0
+    while time.perf_counter() < end:
+        window.frame_slider.setValue(i % n_frames)
+        i += 1
+        t_next = time.perf_counter() + 0.2
+        while time.perf_counter() < t_next:
+            app.processEvents()
+            time.sleep(0.001)
+    timer.stop()
+    stall_ms = 1000 * max((b - a for a, b in zip(ticks, ticks[1:], strict=False)), default=0.0)
+    inferred = len(window.predictions)
+
+    # Memory while scrubbing the whole time-lapse.
+    rss_mid = None
+    for k in range(n_frames):
+        window.frame_slider.setValue(k)
+        app.processEvents()
+        if k == n_frames // 10:
+            rss_mid = rss_mb()
+    rss_end = rss_mb()
+    window.close()
+
+    result = {
+        "frames": n_frames,
+        "size": size,
+        "launch_to_first_window_s": round(launch, 3),
+        "frame_switch_ms_median": round(statistics.median(switch_ms), 2),
+        "baseline_image_only_ms_median": round(statistics.median(base_ms), 2),
+        "switch_vs_baseline": round(statistics.median(switch_ms) / max(statistics.median(base_ms), 1e-6), 2),
+        "event_loop_longest_stall_ms": round(stall_ms, 1),
+        "frames_inferred_during_stall_test": inferred,
+        "rss_mb": {
+            "before_open": round(rss_before, 1),
+            "after_10pct_scrub": round(rss_mid or 0, 1),
+            "after_full_scrub": round(rss_end, 1),
+        },
+        "budgets": {"frame_switch_ms": 16, "stall_ms": 50, "launch_s": 2},
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
