@@ -8,11 +8,13 @@ import numpy as np
 CLASS_COLOURS = {1: (0, 190, 255), 2: (255, 140, 0)}  # blastomere: sky blue, fragment: orange
 
 
-def mask_rgba(mask: np.ndarray, opacity: float, outline: bool = False) -> np.ndarray:
+def mask_rgba(
+    mask: np.ndarray, opacity: float, outline: bool = False, colours: dict[int, tuple[int, int, int]] | None = None
+) -> np.ndarray:
     """(H, W, 4) uint8 overlay: class colours, alpha = opacity where a class is present."""
     lut = np.zeros((256, 4), np.uint8)
     alpha = int(round(255 * min(max(opacity, 0.0), 1.0)))
-    for cls, rgb in CLASS_COLOURS.items():
+    for cls, rgb in (colours or CLASS_COLOURS).items():
         lut[cls] = (*rgb, alpha)
     if outline:
         edges = np.zeros(mask.shape, bool)

@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from embryograde_app.core.overlays import heat_lut, mask_rgba
+from embryograde_app.core.overlays import CLASS_COLOURS, heat_lut, mask_rgba
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -51,7 +51,7 @@ class LinkedViews(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.image_view = FrameView("Frame", "view_image")
-        self.overlay_view = FrameView("Masks  (blastomere blue, fragment orange)", "view_overlay")
+        self.overlay_view = FrameView("Masks  (blastomere, fragment)", "view_overlay")
         self.attention_view = FrameView("Attention", "view_attention")
         # The colour bar lives in its own widget: views of unequal size fight when X and Y are both linked.
         self.colour_bar_widget = pg.GraphicsLayoutWidget()
@@ -76,6 +76,7 @@ class LinkedViews(QWidget):
             view.view_box.setYLink(self.image_view.view_box)
         self.opacity = 0.45
         self.outline = False
+        self.colours = dict(CLASS_COLOURS)
 
     @property
     def views(self) -> list[FrameView]:
@@ -88,7 +89,8 @@ class LinkedViews(QWidget):
         self.show_attention(attention)
 
     def show_mask(self, mask: np.ndarray | None) -> None:
-        self.overlay_view.set_overlay(None if mask is None else mask_rgba(mask, self.opacity, self.outline))
+        rgba = None if mask is None else mask_rgba(mask, self.opacity, self.outline, self.colours)
+        self.overlay_view.set_overlay(rgba)
 
     def show_attention(self, attention: np.ndarray | None) -> None:
         if attention is None:

@@ -118,7 +118,8 @@ class MainWindow(QMainWindow):
         self.model_status.setStyleSheet("color: #555;")
         form.addRow("Regression %", self.frag_pct_label)
         form.addRow("Mask area %", self.area_pct_label)
-        form.addRow(f"Grade ({self.scheme.key})", self.grade_label)
+        self.grade_caption = QLabel(f"Grade ({self.scheme.key})")
+        form.addRow(self.grade_caption, self.grade_label)
         form.addRow(self.disagreement_label)
         form.addRow("Stored label", self.label_info)
         form.addRow("Model", self.model_status)
@@ -155,6 +156,9 @@ class MainWindow(QMainWindow):
         splitter.setSizes([200, 1050, 250])
         self.setCentralWidget(splitter)
         self.views.opacity = self.opacity_slider.value() / 100
+        from embryograde_app.ui.preferences import read_colours
+
+        self.views.colours = read_colours(self.settings)
 
     def _build_actions(self) -> None:
         self.action_open = QAction("&Open folder…", self, objectName="action_open")
@@ -168,6 +172,10 @@ class MainWindow(QMainWindow):
         menu.addAction(pa.action_import)
         menu.addAction(pa.action_import_files)
         menu.addAction(pa.action_export_csv)
+        menu.addSeparator()
+        self.action_preferences = QAction("&Preferences…", self, objectName="action_preferences")
+        self.action_preferences.triggered.connect(self.show_preferences)
+        menu.addAction(self.action_preferences)
         grading = self.menuBar().addMenu("&Grading")
         grading.addAction(pa.action_grade_all)
         toolbar = self.addToolBar("Project")
@@ -457,6 +465,34 @@ class MainWindow(QMainWindow):
             self.collection.store.close()
         self.collection = None
         super().closeEvent(event)
+
+    # ------------------------------------------------------------------------------------ preferences
+    def show_preferences(self) -> None:
+        from embryograde_app.ui.preferences import PreferencesDialog
+
+        dialog = PreferencesDialog(self.settings, self)
+        if dialog.exec():
+            dialog.save()
+            self.apply_preferences()
+
+    def apply_preferences(self) -> None:
+        """Re-read QSettings: scheme, colours, opacity, device (a new device restarts the model worker)."""
+        from embryograde_app.ui.preferences import read_colours
+
+        self.scheme = get_scheme(str(self.settings.value("scheme", DEFAULT_SCHEME)))
+        self.grade_caption.setText(f"Grade ({self.scheme.key})")
+        self.timecourse.set_scheme(self.scheme)
+        self.views.colours = read_colours(self.settings)
+        self.opacity_slider.setValue(int(float(self.settings.value("overlay_opacity", 45))))
+        device = str(self.settings.value("device", "auto"))
+        if self.inference is not None and self.inference.worker.settings.device != device:
+            self.inference.shutdown()
+            self.inference = None
+            self.predictions.clear()
+            self._ensure_inference()
+        if self.collection is not None:
+            self._fill_embryo_list()
+        self._refresh()
 
     # ------------------------------------------------------------------------------------ display
     def _on_opacity_changed(self, value: int) -> None:

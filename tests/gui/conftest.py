@@ -39,12 +39,15 @@ class FakePredictor:
     def __init__(self, delay_s: float = 0.0):
         self.delay_s = delay_s
         self.calls = 0
+        self.intervals: list[tuple[float, float]] = []  # (start, end) of each predict call
 
     def predict(self, frames):
         out = []
         for frame in frames:
             self.calls += 1
+            start = time.perf_counter()
             time.sleep(self.delay_s)
+            self.intervals.append((start, time.perf_counter()))
             mask = np.zeros(frame.shape, np.uint8)
             mask[frame > 120] = 1
             mask[frame > 200] = 2
