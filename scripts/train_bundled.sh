@@ -11,7 +11,7 @@ STAGE1_MINUTES=${STAGE1_MINUTES:-42}
 mkdir -p "$WORK"
 start=$(date +%s)
 
-[ -f "$WORK/train/labels.csv" ] || $PY main.py synth "$WORK/train" --embryos 64 --frames 10 --size 256 --seed $TRAIN_SEED
+[ -f "$WORK/train/labels.csv" ] || $PY main.py synth "$WORK/train" --embryos 320 --frames 2 --size 256 --seed $TRAIN_SEED
 [ -f "$WORK/test/labels.csv" ]  || $PY main.py synth "$WORK/test"  --embryos 15 --frames 8  --size 256 --seed $TEST_SEED
 
 $PY main.py train "$WORK/stage1.safetensors" --data "$WORK/train" --stage 1 --epochs 30 --crop 160 \
