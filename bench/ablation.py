@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="ablation of AttnRegDeepLab's parts")
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny data, tiny budget")
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget per training run")
-    parser.add_argument("--embryos", type=int, default=40)
-    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--embryos", type=int, default=200)
+    parser.add_argument("--frames", type=int, default=2)
     parser.add_argument("--out", help="write the Markdown table here (and a .json beside it)")
     args = parser.parse_args(argv)
     quick = args.quick
