@@ -39,6 +39,9 @@ def sha256_of(path: str | Path) -> str:
 
 
 def _atomic_replace(tmp: str, final: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0o600
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)

@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         for widget, stretch in ((left, 0), (centre, 1), (right, 0)):
             splitter.addWidget(widget)
             splitter.setStretchFactor(splitter.count() - 1, stretch)
-        splitter.setSizes([200, 1050, 250])
+        splitter.setSizes([270, 1000, 250])
         self.setCentralWidget(splitter)
         self.views.opacity = self.opacity_slider.value() / 100
         from embryograde_app.ui.preferences import read_colours
