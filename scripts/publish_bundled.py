@@ -60,9 +60,7 @@ def main() -> int:
         meta["metrics"]["held_out_stage1"] = {k: stage1_test.get(k) for k in keep}
     meta["metrics"]["stage1_validation"] = stage1_meta.get("metrics", {}).get("validation")
     meta["stage1_history"] = stage1_meta.get("history")
-    meta["total_training_minutes"] = round(
-        (stage1_meta.get("train_seconds", 0) + meta.get("train_seconds", 0)) / 60, 1
-    )
+    meta["total_training_minutes"] = round((stage1_meta.get("train_seconds", 0) + meta.get("train_seconds", 0)) / 60, 1)
     meta["script_wall_minutes_last_run"] = args.minutes
     meta["parent"] = None  # the first bundled version; later ones name their parent here
     meta.pop("sha256", None)

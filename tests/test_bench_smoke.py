@@ -28,4 +28,10 @@ def test_grade_bench_quick(tiny_weights):
     for destination in ("project", "csv"):
         result = main(["--quick", "--weights", str(tiny_weights), "--to", destination])
         assert result["frames"] == 12 and result["skipped"] == 0
-        assert result["fps"] > 0 and set(result["share"]) == {"read_s", "preprocess_s", "forward_s", "write_s"}
+        assert result["fps"] > 0 and set(result["share"]) == {
+            "read_s",
+            "preprocess_s",
+            "forward_s",
+            "postprocess_s",
+            "write_s",
+        }

@@ -79,3 +79,12 @@ def test_unknown_encoder_is_a_clear_error():
 
 def test_config_round_trip(tiny_model_config):
     assert ModelConfig.from_dict(tiny_model_config.to_dict()) == tiny_model_config
+
+
+def test_argmax3_matches_torch_argmax_including_ties():
+    from models.predictor import argmax3
+
+    logits = torch.randn(3, 40, 50)
+    logits[1, :5] = logits[0, :5]  # ties resolve to the lower class, like argmax
+    logits[2, 5:10] = torch.maximum(logits[0, 5:10], logits[1, 5:10])
+    assert torch.equal(argmax3(logits), logits.argmax(0).to(torch.uint8))

@@ -32,10 +32,17 @@ class StageTimes:
     read: float = 0.0
     preprocess: float = 0.0
     forward: float = 0.0
+    postprocess: float = 0.0
     write: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {"read_s": self.read, "preprocess_s": self.preprocess, "forward_s": self.forward, "write_s": self.write}
+        return {
+            "read_s": self.read,
+            "preprocess_s": self.preprocess,
+            "forward_s": self.forward,
+            "postprocess_s": self.postprocess,
+            "write_s": self.write,
+        }
 
 
 @dataclass
@@ -99,7 +106,7 @@ def run_jobs(
         times.forward += time.perf_counter() - t
         t = time.perf_counter()
         predictions = predictor.postprocess(out, [f.shape for f in batch_frames])
-        times.preprocess += time.perf_counter() - t
+        times.postprocess += time.perf_counter() - t
         t = time.perf_counter()
         for job, pred in zip(batch_jobs, predictions, strict=True):
             on_result(job, pred)
