@@ -42,6 +42,17 @@ class FramePrediction:
     model_version: str
 
 
+def _leave_a_core_for_the_gui() -> None:
+    """torch uses every core by default; in the window's process one is kept for the event loop."""
+    import os
+
+    import torch
+
+    cores = os.cpu_count() or 1
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)
+
+
 def describe_error(exc: BaseException) -> str:
     """A message a person can act on, for the errors a grading run can meet."""
     import torch
@@ -75,6 +86,7 @@ class InferenceWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        _leave_a_core_for_the_gui()
         try:
             if self._factory is not None:
                 predictor = self._factory(self.settings)
