@@ -205,7 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ import/export
-def _print_skipped(command: str, skipped: list[str]) -> None:
+def _print_skipped(skipped: list[str]) -> None:
     if skipped:
         print(f"{len(skipped)} problem(s):", file=sys.stderr)
         for line in skipped:
@@ -229,7 +229,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(f"{args.project}: {summary.line()}")
-    _print_skipped("import", summary.skipped)
+    _print_skipped(summary.skipped)
     return 1 if summary.skipped else 0
 
 
@@ -299,7 +299,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(summary.line() + (f"; report {args.csv}" if args.csv and not projects else ""))
-    _print_skipped("grade", summary.skipped)
+    _print_skipped(summary.skipped)
     return 1 if summary.skipped else 0
 
 

@@ -172,7 +172,6 @@ def grade_inputs_to_csv(
     scheme = get_scheme(scheme_name)
     summary = GradingSummary(model_version=predictor.version)
     done_keys = read_report_keys(csv_out, predictor.version)
-    summary.already_graded = 0
     writer = GradeReportWriter(csv_out)
 
     def pending() -> Iterator[FrameJob]:
