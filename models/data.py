@@ -34,7 +34,12 @@ class Sample:
 
 def read_grey_uint8(path: str | Path) -> np.ndarray:
     """Grey uint8 image from any 8/16-bit grey or colour file (16-bit scaled by its full range)."""
-    data = np.fromfile(str(path), dtype=np.uint8)
+    return decode_grey_uint8(np.fromfile(str(path), dtype=np.uint8), path)
+
+
+def decode_grey_uint8(data: np.ndarray | bytes, path: str | Path = "<bytes>") -> np.ndarray:
+    """read_grey_uint8 on bytes already in memory (the feature cache hashes them too)."""
+    data = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise ValueError(f"{path}: not a readable image")

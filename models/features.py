@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from models.attnregdeeplab import AttnRegDeepLab
-from models.data import Sample, read_grey_uint8, read_mask, resize_mask, to_tensor
+from models.data import Sample, decode_grey_uint8, read_mask, resize_mask, to_tensor
 
 FROZEN_PREFIXES = ("encoder.", "aspp.", "decoder.")
 
@@ -131,7 +131,7 @@ def build_stage2_items(
 
     for n, s in enumerate(samples):
         raw = Path(s.image_path).read_bytes()
-        image = read_grey_uint8(s.image_path)
+        image = decode_grey_uint8(raw, s.image_path)  # one read serves the hash and the pixels
         need_dec = n in seg_frames
         mask = resize_mask(read_mask(s.mask_path), size) if need_dec else None
         lo = s.lo_pct / 100 if s.has_label else float("nan")

@@ -220,6 +220,7 @@ def ensure_active_model(store: ProjectStore, weights: str | Path | None = None) 
         weights = BUNDLED_WEIGHTS
     weights = Path(weights)
     meta = read_metadata(weights)
+    parent = meta.get("parent")
     digest = sha256_of(weights)
     version = str(meta.get("version") or digest[:12])
     for row in store.models():
@@ -236,9 +237,7 @@ def ensure_active_model(store: ProjectStore, weights: str | Path | None = None) 
         version,
         target.relative_to(store.root),
         digest,
-        parent_version=(meta.get("parent") or {}).get("version")
-        if isinstance(meta.get("parent"), dict)
-        else meta.get("parent"),
+        parent_version=parent.get("version") if isinstance(parent, dict) else parent,
         metrics=meta.get("metrics"),
         data_summary=meta.get("data"),
         activate=True,

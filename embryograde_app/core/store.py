@@ -387,14 +387,21 @@ class ProjectStore:
         ).fetchone()
         if same is not None and same["sha256"] == sha256_bytes(png):
             return int(same["id"])  # nothing changed: re-imports and repeated saves add no revision
-        rel, digest = self._store_file("masks", png, ".png")
         with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO mask_revisions(frame_id, parent_id, author_kind, author, created_at, path, sha256,"
-                " frag_pct) VALUES (?,?,?,?,?,?,?,?)",
-                (frame_id, parent_id, author_kind, author, time.time(), rel, digest, frag_pct(mask)),
-            )
-            self.audit("mask", "frame", frame_id, revision=cur.lastrowid, author_kind=author_kind, author=author)
+            rev = self._insert_mask_revision(frame_id, parent_id, author_kind, author, png, frag_pct(mask), time.time())
+            self.audit("mask", "frame", frame_id, revision=rev, author_kind=author_kind, author=author)
+        return rev
+
+    def _insert_mask_revision(
+        self, frame_id: int, parent_id: int | None, author_kind: str, author: str, png: bytes, pct: float, at: float
+    ) -> int:
+        """The mask file (content-addressed, written first) and its row; call inside a transaction."""
+        rel, digest = self._store_file("masks", png, ".png")
+        cur = self.conn.execute(
+            "INSERT INTO mask_revisions(frame_id, parent_id, author_kind, author, created_at, path, sha256,"
+            " frag_pct) VALUES (?,?,?,?,?,?,?,?)",
+            (frame_id, parent_id, author_kind, author, at, rel, digest, pct),
+        )
         return int(cur.lastrowid)
 
     def mask_revisions(self, frame_id: int) -> list[MaskRevision]:
@@ -465,20 +472,13 @@ class ProjectStore:
         scheme: str,
     ) -> int:
         """Record a model's grading of a frame with its mask as a model-authored revision (idempotent)."""
-        if self.has_prediction(frame_id, model_version):
-            row = self.conn.execute(
-                "SELECT id FROM predictions WHERE frame_id=? AND model_version=?", (frame_id, model_version)
-            ).fetchone()
-            return int(row[0])
-        rel, digest = self._store_file("masks", encode_png(mask), ".png")
+        existing = self.prediction(frame_id, model_version)
+        if existing is not None:
+            return int(existing["id"])
         area = frag_pct(mask)
         now = time.time()
         with self.transaction():
-            rev = self.conn.execute(
-                "INSERT INTO mask_revisions(frame_id, parent_id, author_kind, author, created_at, path, sha256,"
-                " frag_pct) VALUES (?,?,?,?,?,?,?,?)",
-                (frame_id, None, "model", model_version, now, rel, digest, area),
-            ).lastrowid
+            rev = self._insert_mask_revision(frame_id, None, "model", model_version, encode_png(mask), area, now)
             cur = self.conn.execute(
                 "INSERT INTO predictions(frame_id, model_version, regression_pct, area_pct, grade, scheme,"
                 " mask_revision_id, created_at) VALUES (?,?,?,?,?,?,?,?)",
