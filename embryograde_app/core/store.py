@@ -454,14 +454,6 @@ class ProjectStore:
         ).fetchone()
 
     # ------------------------------------------------------------------------------------ predictions
-    def has_prediction(self, frame_id: int, model_version: str) -> bool:
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM predictions WHERE frame_id=? AND model_version=?", (frame_id, model_version)
-            ).fetchone()
-            is not None
-        )
-
     def add_prediction(
         self,
         frame_id: int,
