@@ -434,19 +434,28 @@ class ProjectStore:
 
     # ------------------------------------------------------------------------------------ labels
     def set_range_label(self, frame_id: int, lo: float, hi: float, author: str | None = None) -> int:
+        return self.set_range_labels([frame_id], lo, hi, author)[0]
+
+    def set_range_labels(self, frame_ids: list[int], lo: float, hi: float, author: str | None = None) -> list[int]:
+        """One range label on each frame (a span of a time-lapse) in one transaction; unchanged ones are kept."""
         if not 0 <= lo <= hi <= 100:
             raise ProjectError(f"range [{lo}, {hi}] is not within 0 <= lo <= hi <= 100")
-        latest = self.range_label(frame_id)
-        if latest is not None and (latest["lo"], latest["hi"]) == (lo, hi):
-            return int(latest["id"])
         author = author or current_user()
+        ids: list[int] = []
+        now = time.time()
         with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO range_labels(frame_id, lo, hi, author, created_at) VALUES (?,?,?,?,?)",
-                (frame_id, lo, hi, author, time.time()),
-            )
-            self.audit("label", "frame", frame_id, lo=lo, hi=hi, actor=author)
-        return int(cur.lastrowid)
+            for frame_id in frame_ids:
+                latest = self.range_label(frame_id)
+                if latest is not None and (latest["lo"], latest["hi"]) == (lo, hi):
+                    ids.append(int(latest["id"]))
+                    continue
+                cur = self.conn.execute(
+                    "INSERT INTO range_labels(frame_id, lo, hi, author, created_at) VALUES (?,?,?,?,?)",
+                    (frame_id, lo, hi, author, now),
+                )
+                self.audit("label", "frame", frame_id, lo=lo, hi=hi, actor=author)
+                ids.append(int(cur.lastrowid))
+        return ids
 
     def range_label(self, frame_id: int) -> sqlite3.Row | None:
         return self.conn.execute(
@@ -502,6 +511,16 @@ class ProjectStore:
 
     def review(self, frame_id: int) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM reviews WHERE frame_id=?", (frame_id,)).fetchone()
+
+    def reviews(self, frame_ids: list[int]) -> dict[int, sqlite3.Row]:
+        """frame id -> review row, for the frames that have one."""
+        found: dict[int, sqlite3.Row] = {}
+        for start in range(0, len(frame_ids), 500):  # SQLite caps the number of bound parameters
+            chunk = frame_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT * FROM reviews WHERE frame_id IN ({marks})", chunk):
+                found[int(row["frame_id"])] = row
+        return found
 
     # ------------------------------------------------------------------------------------ models
     def register_model(
