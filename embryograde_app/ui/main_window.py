@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -133,32 +134,63 @@ class MainWindow(QMainWindow):
         self.outline_combo.addItems(["Fill", "Outline"])
         self.outline_combo.currentIndexChanged.connect(self._on_outline_changed)
         self.mask_source_combo = QComboBox(objectName="mask_source_combo")
-        self.mask_source_combo.addItems(["Model", "Stored"])
-        self.mask_source_combo.setToolTip("Show the model's mask or the stored (human / dataset) mask")
+        self.mask_source_combo.addItems(["Model", "Corrected / stored"])
+        self.mask_source_combo.setToolTip("Show the model's mask or the corrected (human / dataset) mask")
         self.mask_source_combo.currentIndexChanged.connect(lambda _i: self._refresh())
         display_form.addRow("Mask opacity", self.opacity_slider)
         display_form.addRow("Mask style", self.outline_combo)
         display_form.addRow("Mask shown", self.mask_source_combo)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.addWidget(readouts)
-        right_layout.addWidget(display)
+        self._build_correction_widgets()
+        right_panel = QWidget()
+        right_layout = QVBoxLayout(right_panel)
+        for box in (readouts, display, self.correction_panel, self.review_panel):
+            right_layout.addWidget(box)
         right_layout.addStretch(1)
         self.problems_label = QLabel("", objectName="problems_label")
         self.problems_label.setWordWrap(True)
         self.problems_label.setStyleSheet("color: #b35900;")
         right_layout.addWidget(self.problems_label)
+        right = QScrollArea(objectName="side_panel")
+        right.setWidget(right_panel)
+        right.setWidgetResizable(True)
+        right.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        right.setMinimumWidth(330)
 
         splitter = QSplitter()
         for widget, stretch in ((left, 0), (centre, 1), (right, 0)):
             splitter.addWidget(widget)
             splitter.setStretchFactor(splitter.count() - 1, stretch)
-        splitter.setSizes([270, 1000, 250])
+        splitter.setSizes([250, 1000, 340])
         self.setCentralWidget(splitter)
         self.views.opacity = self.opacity_slider.value() / 100
         from embryograde_app.ui.preferences import read_colours
 
         self.views.colours = read_colours(self.settings)
+
+    def _build_correction_widgets(self) -> None:
+        """Drawing surface on the mask view, its controller and panels (editing needs a project)."""
+        from embryograde_app.core.review import quick_ranges
+        from embryograde_app.ui.correction_controller import CorrectionController
+        from embryograde_app.ui.correction_panel import CorrectionPanel
+        from embryograde_app.ui.mask_editor import EditorItem, Tool
+        from embryograde_app.ui.review_panel import FrameContext, LabelReviewPanel
+
+        self.editor = EditorItem()
+        self.views.overlay_view.view_box.addItem(self.editor)
+        self.corrections = CorrectionController(self.editor, self)
+        self.corrections.maskChanged.connect(self._on_mask_edited)
+        self.correction_panel = CorrectionPanel(self.corrections)
+        navigate = self.correction_panel.tool_buttons[Tool.NAVIGATE]
+        navigate.toggled.connect(lambda on: on or self.mask_source_combo.setCurrentIndex(1))  # draw on what is edited
+        self.review_panel = LabelReviewPanel(
+            lambda: FrameContext(
+                self.collection.store if self.collection else None, self.current_embryo, self.frame_slider.value()
+            ),
+            lambda: self.collection.embryos if self.collection else [],
+        )
+        self.review_panel.set_scheme_buttons(quick_ranges(self.scheme))
+        self.review_panel.labelsChanged.connect(self._update_timecourse)
+        self.review_panel.jumpRequested.connect(self._jump_to)
 
     def _build_actions(self) -> None:
         self.action_open = QAction("&Open folder…", self, objectName="action_open")
@@ -176,6 +208,13 @@ class MainWindow(QMainWindow):
         self.action_preferences = QAction("&Preferences…", self, objectName="action_preferences")
         self.action_preferences.triggered.connect(self.show_preferences)
         menu.addAction(self.action_preferences)
+        edit = self.menuBar().addMenu("&Edit")
+        edit.addAction(self.correction_panel.action_undo)
+        edit.addAction(self.correction_panel.action_redo)
+        self.action_undo = self.correction_panel.action_undo
+        self.action_redo = self.correction_panel.action_redo
+        self.addActions([self.action_undo, self.action_redo])
+        self.addActions(self.correction_panel.key_actions + self.review_panel.key_actions)
         grading = self.menuBar().addMenu("&Grading")
         grading.addAction(pa.action_grade_all)
         toolbar = self.addToolBar("Project")
@@ -214,6 +253,8 @@ class MainWindow(QMainWindow):
         if self.collection is not None and self.collection.store is not None:
             self.collection.store.close()
         self.collection = collection
+        self.corrections.set_store(collection.store)
+        self.correction_panel.set_enabled_for_editing(collection.store is not None)
         self.predictions.clear()
         self._ensure_inference()
         self.project_actions.update_enabled()
@@ -331,15 +372,41 @@ class MainWindow(QMainWindow):
         except FrameReadError as exc:
             self.problems_label.setText(str(exc))
             return
-        stored = entry.mask(index)
+        key = self._key(entry, index)
+        frame_id = entry.frame_id(index)
+        self.corrections.set_frame(frame_id, lambda: getattr(self.predictions.get(key), "mask", None))
+        self.editor.set_image_shape(*image.shape[:2])
+        stored = self.corrections.working_mask(frame_id)
+        if stored is None:
+            stored = entry.mask(index)
         if stored is not None and stored.shape != image.shape:
             stored = None
-        pred = self.predictions.get(self._key(entry, index))
+        pred = self.predictions.get(key)
         show_model = self.mask_source_combo.currentIndex() == 0
         mask = pred.mask if show_model and pred is not None else stored  # the stored mask until the model has run
         self.views.show_frame(image, mask, pred.attention if pred is not None else None)
         self._show_readouts(pred, mask, entry.label(index))
+        self.review_panel.show_frame(frag_pct(stored) if stored is not None else None)
         self._request_predictions(entry, index)
+
+    def _on_mask_edited(self, frame_id: int) -> None:
+        """Redraw only the mask overlay and the readouts while a correction is drawn."""
+        entry = self.current_embryo
+        if entry is None or not len(entry) or entry.frame_id(self.frame_slider.value()) != frame_id:
+            return
+        mask = self.corrections.working_mask(frame_id)
+        if self.mask_source_combo.currentIndex() != 1:
+            self.mask_source_combo.setCurrentIndex(1)  # refreshes everything once
+            return
+        self.views.show_mask(mask)
+        pred = self.predictions.get(self._key(entry, self.frame_slider.value()))
+        self._show_readouts(pred, mask, entry.label(self.frame_slider.value()))
+        self.review_panel.show_frame(frag_pct(mask))
+
+    def _jump_to(self, row: int, index: int) -> None:
+        if row != self.embryo_list.currentRow():
+            self.embryo_list.setCurrentRow(row)
+        self.frame_slider.setValue(index)
 
     def _refresh(self) -> None:
         self._on_frame_changed(self.frame_slider.value())
@@ -454,6 +521,10 @@ class MainWindow(QMainWindow):
             self.problems_label.setText(message)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        unsaved = self.corrections.retry_saves()
+        if unsaved and not self._confirm_losing(unsaved):
+            event.ignore()
+            return
         self._timecourse_timer.stop()
         self.play_timer.stop()
         if self.inference is not None:
@@ -465,6 +536,15 @@ class MainWindow(QMainWindow):
             self.collection.store.close()
         self.collection = None
         super().closeEvent(event)
+
+    def _confirm_losing(self, unsaved) -> bool:
+        answer = QMessageBox.warning(
+            self,
+            "Corrections not saved",
+            f"{len(unsaved)} corrected mask(s) could not be saved: {unsaved[0].last_error}\n\nClose and lose them?",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Discard
 
     # ------------------------------------------------------------------------------------ preferences
     def show_preferences(self) -> None:
@@ -482,6 +562,7 @@ class MainWindow(QMainWindow):
         self.scheme = get_scheme(str(self.settings.value("scheme", DEFAULT_SCHEME)))
         self.grade_caption.setText(f"Grade ({self.scheme.key})")
         self.timecourse.set_scheme(self.scheme)
+        self.review_panel.set_scheme(self.scheme)
         self.views.colours = read_colours(self.settings)
         self.opacity_slider.setValue(int(float(self.settings.value("overlay_opacity", 45))))
         device = str(self.settings.value("device", "auto"))
