@@ -124,6 +124,7 @@ def test_eraser_fill_and_keys(win, qtbot):
     QTest.keyClick(win, Qt.Key.Key_BracketLeft)
     QTest.keyClick(win, Qt.Key.Key_BracketLeft)  # 4
     _click(win, 48.3, 48.7)
+    assert win.editor._cursor.isVisible() and win.editor._cursor.rect().width() == 4  # the size, as the cursor
     expected = before.copy()
     paint_segment(expected, (48, 48), (48, 48), 4, 0)
     assert (win.corrections.working_mask(fid) == expected).all()
