@@ -186,3 +186,17 @@ def test_disagreeing_frames_need_review_even_when_reviewed(project, tmp_path):
 def test_quick_ranges_follow_the_scheme():
     assert quick_ranges(get_scheme("istanbul2011")) == [("0–10 %", 0, 10), ("10–25 %", 10, 25), ("25–100 %", 25, 100)]
     assert len(quick_ranges(get_scheme("asebir"))) == 4
+
+
+def test_time_course_marks_show_range_labels_and_drawn_masks(project):
+    from embryograde_app.core.summaries import label_marks
+
+    store, ids = project
+    mask = np.zeros((12, 16), np.uint8)
+    mask[:, :12] = 1
+    mask[:, 12:] = 2  # 25 %
+    store.add_mask_revision(ids[1], mask, "import", "dataset")  # a dataset's mask is not a person's label
+    store.add_mask_revision(ids[2], mask, "human", "ann")
+    store.set_range_label(ids[3], 10, 25)
+    store.add_mask_revision(ids[3], mask, "human", "ann")  # the range label is the one shown
+    assert label_marks(store, ids, [10, 11, 12, 13, 14]) == [(12, 25.0, 25.0), (13, 10.0, 25.0)]

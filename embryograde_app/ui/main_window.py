@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self.views.overlay_view.view_box.addItem(self.editor)
         self.corrections = CorrectionController(self.editor, self)
         self.corrections.maskChanged.connect(self._on_mask_edited)
+        self.corrections.saveStatusChanged.connect(lambda _msg, _ok: self._timecourse_timer.start())
         self.correction_panel = CorrectionPanel(self.corrections)
         navigate = self.correction_panel.tool_buttons[Tool.NAVIGATE]
         navigate.toggled.connect(lambda on: on or self.mask_source_combo.setCurrentIndex(1))  # draw on what is edited
