@@ -66,10 +66,8 @@ class CorrectionPanel(QGroupBox):
         self.action_redo = controller.undo_group.createRedoAction(self, "Redo")
         self.action_redo.setObjectName("action_redo")
         self.action_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        undo_button = QToolButton(objectName="undo_button")
-        undo_button.setDefaultAction(self.action_undo)
-        redo_button = QToolButton(objectName="redo_button")
-        redo_button.setDefaultAction(self.action_redo)
+        undo_button = self._action_button(self.action_undo, "Undo", "undo_button")
+        redo_button = self._action_button(self.action_redo, "Redo", "redo_button")
         self.from_model_button = QPushButton("From model", objectName="start_from_model_button")
         self.from_model_button.setToolTip("Replace this frame's mask by the model's mask, then correct it")
         self.from_model_button.clicked.connect(controller.start_from_model)
@@ -91,6 +89,20 @@ class CorrectionPanel(QGroupBox):
         form.addRow(self.save_status_label)
         self._add_key_actions()
         self.set_enabled_for_editing(False)
+
+    @staticmethod
+    def _action_button(action: QAction, text: str, name: str) -> QPushButton:
+        """A short button for an action whose own text names the step ("Undo Brush stroke", in the tooltip)."""
+        button = QPushButton(text, objectName=name)
+        button.clicked.connect(action.trigger)
+
+        def sync() -> None:
+            button.setEnabled(action.isEnabled())
+            button.setToolTip(action.text())
+
+        action.changed.connect(sync)
+        sync()
+        return button
 
     def _add_key_actions(self) -> None:
         """Tool letters, 1/2 for the class, [ and ] for the brush size (window-wide, as painters expect)."""

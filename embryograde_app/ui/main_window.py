@@ -154,7 +154,7 @@ class MainWindow(QMainWindow):
         right.setWidget(right_panel)
         right.setWidgetResizable(True)
         right.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        right.setMinimumWidth(330)
+        right.setMinimumWidth(right_panel.sizeHint().width() + right.verticalScrollBar().sizeHint().width() + 4)
 
         splitter = QSplitter()
         for widget, stretch in ((left, 0), (centre, 1), (right, 0)):
