@@ -115,6 +115,9 @@ class InferenceWorker(QObject):
             )
 
 
+_FINISHING: list[tuple[QThread, QObject]] = []  # inference threads still loading when their window closed
+
+
 class InferenceService(QObject):
     """Owns the worker's QThread: start once, submit often, shut down on close."""
 
@@ -132,10 +135,13 @@ class InferenceService(QObject):
     def submit(self, requests: list[FrameRequest]) -> None:
         self.worker.submit(requests)
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
+    def shutdown(self, timeout_ms: int = 30000) -> None:
         self.worker.stop()
         self.thread.quit()
-        self.thread.wait(timeout_ms)
+        if not self.thread.wait(timeout_ms):
+            # A model load cannot be interrupted: keep the thread alive (destroying a running QThread aborts
+            # the process); it ends on its own once the load returns and sees the stop flag.
+            _FINISHING.append((self.thread, self.worker))
 
 
 @dataclass(frozen=True)

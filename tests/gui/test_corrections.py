@@ -29,8 +29,8 @@ def project(tmp_path, tiny_dataset):
 
 
 @pytest.fixture
-def win(make_window, project):
-    window = make_window(project)
+def win(make_window, project, fake_predictor):
+    window = make_window(project, fake_predictor)
     window.resize(1500, 900)
     QTest.qWait(50)
     return window
@@ -197,15 +197,15 @@ def test_undo_redo_through_many_steps_kept_per_frame(win, qtbot):
     assert _stored_human(win, fid1)[30, 30] == 1  # untouched by frame 0's undo
 
 
-def test_edits_survive_closing_and_reopening(make_window, project, qtbot):
-    window = make_window(project)
+def test_edits_survive_closing_and_reopening(make_window, project, fake_predictor, qtbot):
+    window = make_window(project, fake_predictor)
     fid = _current_frame_id(window)
     _tool(window, "tool_brush")
     window.findChild(QPushButton, "clear_mask_button").click()
     _drag(window, [(30.5, 30.5), (60.5, 30.5)])
     edited = window.corrections.working_mask(fid).copy()
     window.close()
-    again = make_window(project)
+    again = make_window(project, fake_predictor)
     assert again.current_embryo.frame_id(again.frame_slider.value()) == fid
     assert (again.current_embryo.mask(0) == edited).all()
     assert edited.sum() > 0 and (edited[edited > 0] == 1).all()
@@ -247,7 +247,7 @@ def test_start_from_model_and_tools_need_a_project(make_window, project, tiny_da
     window.action_undo.trigger()
     assert (window.corrections.working_mask(fid) == window.current_embryo.mask(0)).all()
 
-    plain = make_window(tiny_dataset)  # a dataset folder, not a project: view only
+    plain = make_window(tiny_dataset, fake_predictor)  # a dataset folder, not a project: view only
     assert not plain.findChild(QToolButton, "tool_brush").isEnabled()
     assert plain.findChild(QToolButton, "tool_navigate").isEnabled()
     assert not plain.findChild(QPushButton, "range_apply_button").isEnabled()
