@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from embryograde_app.core.overlays import attention_index
 from embryograde_app.core.requests import ReplaceableQueue
 from embryograde_app.core.schemes import frag_pct
 
@@ -34,12 +35,21 @@ class FrameRequest:
 
 @dataclass(frozen=True)
 class FramePrediction:
+    """One frame's result, display-ready: built on the worker thread, so the GUI thread only looks it up."""
+
     key: Hashable
     mask: np.ndarray  # uint8 class ids at frame size
-    attention: np.ndarray  # float32 0..1 at frame size
+    attention: np.ndarray  # uint8 0..255 (= gate value x 255) at frame size; 0..1 floats are converted
     regression_pct: float
     area_pct: float
     model_version: str
+
+    def __post_init__(self) -> None:
+        # Quantised here (a quarter of float32's memory in the prediction cache, and the heat map's table
+        # index as it is); read-only because the cache and the views share the arrays.
+        object.__setattr__(self, "attention", attention_index(self.attention))
+        for array in (self.mask, self.attention):
+            array.flags.writeable = False
 
 
 def _leave_a_core_for_the_gui() -> None:

@@ -77,3 +77,18 @@ def test_heat_rgba_of_floats_and_of_an_index():
     expected = heat_lut()[np.clip(attention * 255, 0, 255).astype(np.uint8)]
     assert np.array_equal(heat_rgba(attention), expected)
     assert np.array_equal(heat_rgba(attention_index(attention)), expected)
+
+
+def test_frame_prediction_is_display_ready_and_shared_read_only():
+    """Built on the worker thread: attention quantised once to the heat table's index, arrays frozen for the
+    cache and the views that share them."""
+    from embryograde_app.workers import FramePrediction
+
+    attention = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    pred = FramePrediction("k", np.zeros((3, 4), np.uint8), attention, 10.0, 0.0, "v")
+    assert pred.attention.dtype == np.uint8 and pred.attention[0, 0] == 0 and pred.attention[-1, -1] == 255
+    assert np.array_equal(heat_rgba(pred.attention), heat_rgba(attention))
+    with pytest.raises(ValueError):
+        pred.mask[0, 0] = 1
+    with pytest.raises(ValueError):
+        pred.attention[0, 0] = 1
