@@ -109,7 +109,8 @@ class InferenceWorker(QObject):
 
     @property
     def idle(self) -> bool:
-        """The model is loaded and nothing is being or waiting to be inferred (benchmarks and tests wait for it)."""
+        """The model is loaded and nothing is being or waiting to be inferred (benchmarks wait for it). A request
+        just taken from the queue may read as idle for an instant: wait for idle to last, not for one reading."""
         return self._loaded.is_set() and not self._working.is_set() and not len(self.queue)
 
     def submit(self, requests: list[FrameRequest]) -> None:
