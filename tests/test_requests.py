@@ -39,6 +39,9 @@ def test_lru_cache_is_bounded_and_refreshes_on_get():
     assert c.get(1) == "a"
     c.put(3, "c")
     assert 2 not in c and 1 in c and 3 in c and len(c) == 2
+    c.discard(1)
+    c.discard(42)  # absent: no error
+    assert 1 not in c and c.get(1) is None and len(c) == 1
 
 
 def test_neighbour_order():

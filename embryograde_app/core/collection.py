@@ -14,7 +14,10 @@ import numpy as np
 
 from embryograde_app.core.frames import FrameProblem, FrameSequence, NoFramesError, open_frames
 from embryograde_app.core.layout import DatasetLayout, LabelRow, LayoutError, read_mask
+from embryograde_app.core.requests import LruCache
 from embryograde_app.core.store import ProjectError, ProjectStore
+
+STORED_MASK_CACHE = 64  # decoded stored masks kept per embryo (a 500x500 mask is 250 kB)
 
 
 @dataclass
@@ -26,6 +29,8 @@ class EmbryoEntry:
     layout: DatasetLayout | None = None
     labels: dict[int, LabelRow] = field(default_factory=dict)
     focal_plane: int | None = None
+    # Decoded stored masks by (plane, frame number): a frame switch must not decode a PNG or a blob again.
+    _masks: LruCache = field(default_factory=lambda: LruCache(STORED_MASK_CACHE), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.focal_plane not in self.planes:
@@ -50,7 +55,26 @@ class EmbryoEntry:
         return None
 
     def mask(self, index: int) -> np.ndarray | None:
-        """The stored mask of a frame, or None (no mask, or an unreadable one: that is reported, not raised)."""
+        """The stored mask of a frame, or None (no mask, or an unreadable one: that is reported, not raised).
+
+        Read through a small LRU and returned read-only (copy it to edit); whoever writes a new mask for a
+        frame calls `invalidate_mask` so that the next read sees it."""
+        key = (self.focal_plane, self.frame_number(index))
+        if key not in self._masks:
+            mask = self._read_mask(index)
+            if mask is not None:
+                mask.flags.writeable = False
+            self._masks.put(key, mask)
+        return self._masks.get(key)
+
+    def invalidate_mask(self, index: int | None = None) -> None:
+        """Forget the cached stored mask of frame `index` of the shown plane (None: of every frame)."""
+        if index is None:
+            self._masks.clear()
+        else:
+            self._masks.discard((self.focal_plane, self.frame_number(index)))
+
+    def _read_mask(self, index: int) -> np.ndarray | None:
         if self.layout is None:
             return None
         path = self.layout.mask_path(self.embryo_id, self.frame_number(index))
@@ -85,7 +109,7 @@ class ProjectEmbryo(EmbryoEntry):
     def frame_id(self, index: int) -> int | None:
         return self.frame_ids[self.focal_plane][index]
 
-    def mask(self, index: int) -> np.ndarray | None:
+    def _read_mask(self, index: int) -> np.ndarray | None:
         revision = self.store.latest_mask(self.frame_id(index), ("human", "import"))
         if revision is None:
             return None

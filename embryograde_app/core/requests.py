@@ -75,6 +75,10 @@ class LruCache(Generic[K, V]):
         while len(self._data) > self.max_items:
             self._data.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        """Forget one entry (its source changed); a missing key is not an error."""
+        self._data.pop(key, None)
+
     def __contains__(self, key: object) -> bool:
         return key in self._data
 

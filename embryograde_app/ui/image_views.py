@@ -1,7 +1,10 @@
 """Three linked pyqtgraph views: the frame, the frame with its mask, the frame with an attention heat map.
 
-One base ImageItem per view plus one RGBA overlay item, updated with autoLevels=False so that a frame
-switch only uploads new pixels; the ViewBoxes are linked so pan and zoom move together.
+One base ImageItem per view plus one RGBA overlay item; the ViewBoxes are linked so pan and zoom move together.
+A frame switch must stay well under a display refresh (DESIGN section 8: < 16 ms at 500x500), so every image is
+handed to pyqtgraph in a form it wraps as a QImage without a per-pixel pass: uint8 grey or uint8 RGBA with
+levels=None (levels, even (0, 255), send RGBA through pyqtgraph's slow makeARGB and grey through a rebuilt
+colour table on every render).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from embryograde_app.core.overlays import CLASS_COLOURS, heat_lut, mask_rgba
+from embryograde_app.core.overlays import CLASS_COLOURS, heat_lut, heat_rgba, mask_rgba
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -32,7 +35,8 @@ class FrameView(pg.GraphicsLayoutWidget):
         self._shape: tuple[int, int] | None = None
 
     def set_frame(self, image: np.ndarray) -> None:
-        levels = (0, 65535) if image.dtype == np.uint16 else (0, 255)
+        # uint8 and uint16 grey show their full range as they are (a pass-through QImage); others need levels.
+        levels = None if image.dtype in (np.uint8, np.uint16) else (0, 255)
         self.base.setImage(image, autoLevels=False, levels=levels)
         if self._shape != image.shape[:2]:
             self._shape = image.shape[:2]
@@ -42,7 +46,7 @@ class FrameView(pg.GraphicsLayoutWidget):
         if rgba is None:
             self.overlay.clear()
         else:
-            self.overlay.setImage(rgba, autoLevels=False, levels=(0, 255))
+            self.overlay.setImage(rgba, autoLevels=False, levels=None)
 
 
 class LinkedViews(QWidget):
@@ -96,5 +100,4 @@ class LinkedViews(QWidget):
         if attention is None:
             self.attention_view.set_overlay(None)
             return
-        index = np.clip(attention * 255, 0, 255).astype(np.uint8)
-        self.attention_view.set_overlay(heat_lut()[index])
+        self.attention_view.set_overlay(heat_rgba(attention))

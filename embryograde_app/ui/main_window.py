@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -114,6 +115,10 @@ class MainWindow(QMainWindow):
         self.disagreement_label.setWordWrap(True)
         self.disagreement_label.setStyleSheet("color: #b00020; font-weight: 600;")
         self.label_info = QLabel("—", objectName="label_info")
+        for label in (self.frag_pct_label, self.area_pct_label, self.grade_label, self.label_info):
+            # The panel's width must not follow the readout text: "—" -> "2 (fair)" would otherwise re-lay out
+            # the splitter and resize and repaint every view on a frame switch.
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.model_status = QLabel("no model", objectName="model_status")
         self.model_status.setWordWrap(True)
         self.model_status.setStyleSheet("color: #555;")
@@ -395,6 +400,7 @@ class MainWindow(QMainWindow):
         entry = self.current_embryo
         if entry is None or not len(entry) or entry.frame_id(self.frame_slider.value()) != frame_id:
             return
+        entry.invalidate_mask(self.frame_slider.value())  # the stored mask is being rewritten
         mask = self.corrections.working_mask(frame_id)
         if self.mask_source_combo.currentIndex() != 1:
             self.mask_source_combo.setCurrentIndex(1)  # refreshes everything once
@@ -414,11 +420,11 @@ class MainWindow(QMainWindow):
 
     def _show_readouts(self, pred, shown_mask, label) -> None:
         """Regression % from the model; area % of the mask on screen (the model's or the stored one)."""
-        readout = make_readout(
-            self.scheme,
-            pred.regression_pct if pred is not None else None,
-            frag_pct(shown_mask) if shown_mask is not None else None,
-        )
+        if shown_mask is None:
+            area = None
+        else:  # the model's area % was computed on the worker thread
+            area = pred.area_pct if pred is not None and shown_mask is pred.mask else frag_pct(shown_mask)
+        readout = make_readout(self.scheme, pred.regression_pct if pred is not None else None, area)
         self.frag_pct_label.setText(readout.regression_text)
         self.area_pct_label.setText(readout.area_text)
         self.grade_label.setText(readout.grade_text)
