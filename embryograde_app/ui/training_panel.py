@@ -327,7 +327,11 @@ class TrainingPanel(QDockWidget):
         self.val_curve.setData(x, self._losses["val"])
 
     def _on_candidate(self, candidate: Candidate) -> None:
+        if candidate.project != self.project:  # finished just as the window moved to another project
+            discard(candidate)
+            return
         self.candidate = candidate
+        self.refresh_versions()  # a first run registers the bundled model it started from
         self.train_progress.setRange(0, 1000)
         self.train_progress.setValue(1000)
         for row, (key, _name) in enumerate(METRIC_ROWS):
