@@ -27,7 +27,7 @@ def project(tmp_path, tiny_weak_dataset, tiny_weights):
 
 
 def _settings(project, **kw) -> rt.RetrainSettings:
-    base = {"project": str(project), "epochs": 2, "batch_size": 4, "device": "cpu", "views": 1, "val_fraction": 0.34}
+    base = {"project": str(project), "epochs": 1, "batch_size": 4, "device": "cpu", "views": 1, "val_fraction": 0.34}
     base.update(kw)
     return rt.RetrainSettings(**base)
 
