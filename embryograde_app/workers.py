@@ -276,3 +276,119 @@ class TaskRunner(QObject):
     def _failed(self, message: str) -> None:
         self._stop_thread()
         self.failed.emit(message)
+
+
+class RetrainWorker(QObject):
+    """Runs core.retraining.retrain on its own thread: typed progress, a stop flag checked between batches.
+
+    The active model is never touched here; the outcome is a candidate (finished), a message (failed) or
+    cancelled, and the window decides what to publish.
+    """
+
+    device_chosen = Signal(str)  # e.g. "cuda:0 (NVIDIA ...)" or "cpu (8 threads)"
+    progress = Signal(object)  # core.retraining.RetrainUpdate
+    epoch_finished = Signal(str, int, float, float)  # stage, epoch, train loss, validation loss
+    finished = Signal(object)  # core.retraining.Candidate
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, settings):
+        super().__init__()
+        self.settings = settings  # a frozen RetrainSettings, copied on the main thread
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def _on_update(self, update) -> None:
+        self.progress.emit(update)
+        if update.epoch_end:
+            self.epoch_finished.emit(update.stage, update.epoch, float(update.train_loss), float(update.val_loss))
+
+    @Slot()
+    def run(self) -> None:
+        from embryograde_app.core.retraining import RetrainError, retrain
+        from embryograde_app.core.store import ProjectError
+        from models.device import describe_device, select_device
+        from models.training import TrainingCancelled, TrainingError
+        from models.weights import WeightsError
+
+        _leave_a_core_for_the_gui()
+        try:
+            self.device_chosen.emit(describe_device(select_device(self.settings.device)))
+            candidate = retrain(self.settings, self._on_update, self._stop.is_set)
+        except TrainingCancelled:
+            self.cancelled.emit()
+            return
+        except (TrainingError, RetrainError, ProjectError, WeightsError) as exc:
+            self.failed.emit(f"Retraining failed: {exc}. The model in use is unchanged.")
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message; the old model stays
+            self.failed.emit(f"Retraining failed: {describe_error(exc)}. The model in use is unchanged.")
+            return
+        self.finished.emit(candidate)
+
+
+class RetrainRunner(QObject):
+    """One retraining run at a time on its own QThread; forwards the worker's signals."""
+
+    device_chosen = Signal(str)
+    progress = Signal(object)
+    epoch_finished = Signal(str, int, float, float)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.thread: QThread | None = None
+        self.worker: RetrainWorker | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def start(self, settings) -> bool:
+        if self.busy:
+            return False
+        self.thread = QThread()
+        self.thread.setObjectName("retrain_thread")
+        self.worker = RetrainWorker(settings)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        for name in ("device_chosen", "progress", "epoch_finished"):
+            getattr(self.worker, name).connect(getattr(self, name))
+        self.worker.finished.connect(self._finished)  # bound methods: queued onto this object's thread
+        self.worker.failed.connect(self._failed)
+        self.worker.cancelled.connect(self._cancelled)
+        self.thread.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Cancel and wait (window closing): the run stops at its next batch and leaves no candidate."""
+        self.cancel()
+        if self.thread is not None:
+            self.thread.quit()
+            self.thread.wait(timeout_ms)
+
+    def _stop_thread(self) -> None:
+        self.thread.quit()
+        self.thread.wait()
+        self.thread = None
+        self.worker = None
+
+    def _finished(self, candidate) -> None:
+        self._stop_thread()
+        self.finished.emit(candidate)
+
+    def _failed(self, message: str) -> None:
+        self._stop_thread()
+        self.failed.emit(message)
+
+    def _cancelled(self) -> None:
+        self._stop_thread()
+        self.cancelled.emit()

@@ -53,3 +53,13 @@ def release_device_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps":
         torch.mps.empty_cache()
+
+
+def describe_device(device: torch.device) -> str:
+    """What the user is shown: the GPU's name, or the CPU with its thread count."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"{device} ({torch.cuda.get_device_name(index)})"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({torch.get_num_threads()} threads)"

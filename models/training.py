@@ -64,6 +64,7 @@ class TrainConfig:
     refine_seg_frames: int = 256  # cap on cached decoder maps (each is C x S/4 x S/4 float16)
     stage2_views: int = 4  # flips/rotations of each frame cached for stage 2
     cache_dir: str | None = None  # stage-2 feature cache on disk (None = memory only)
+    val_embryos: tuple[str, ...] | None = None  # held-out embryos chosen by the caller (None: split by val_fraction)
     max_minutes: float | None = None
     crop: int | None = None  # stage 1 / e2e: train on random crops around the embryo (None = whole frame)
     seg_weight: float = 1.0
@@ -348,7 +349,14 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
         usable = [s for s in usable if s.has_label or (cfg.refine_seg and s.mask_path)]
     if len(usable) < 2:
         raise TrainingError(f"stage {cfg.stage} needs at least 2 labelled frames, found {len(usable)}")
-    train_s, val_s = split_by_embryo(usable, cfg.val_fraction, cfg.seed)
+    if cfg.val_embryos is not None:  # the caller keeps one split across stages and its own evaluation
+        held_out = set(cfg.val_embryos)
+        train_s = [s for s in usable if s.embryo_id not in held_out]
+        val_s = [s for s in usable if s.embryo_id in held_out]
+        if not train_s:
+            raise TrainingError(f"stage {cfg.stage}: every labelled frame belongs to a validation embryo")
+    else:
+        train_s, val_s = split_by_embryo(usable, cfg.val_fraction, cfg.seed)
     summary = {
         "train": summarise(train_s),
         "val": summarise(val_s),

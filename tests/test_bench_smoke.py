@@ -35,3 +35,15 @@ def test_grade_bench_quick(tiny_weights):
             "postprocess_s",
             "write_s",
         }
+
+
+def test_retrain_bench_quick():
+    from bench.bench_retrain import main
+
+    result = main(["--quick"])
+    assert result["frames"] == 24 and result["cache_build_s"] > 0 and result["cache_reload_s"] > 0
+    for config in ("with_seg_refinement", "grading_head_only"):
+        timed = result[config]
+        assert [len(v) for v in timed["epoch_times_s"].values()] == [2, 1]
+        assert timed["epoch_cached_s"] > 0 and timed["epoch_network_s"] > 0 and timed["speedup_per_epoch"] > 0
+    assert result["with_seg_refinement"]["seg_items"] > 0 == result["grading_head_only"]["seg_items"]

@@ -78,6 +78,10 @@ def _data_seed(data: Path) -> int | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.project:
+        return _train_project(args)
+    if not args.out or not args.data:
+        raise CommandError("give OUT.safetensors and --data DIR, or --project PROJECT")
     from embryograde_app.core.layout import LayoutError
     from embryograde_app.core.training_data import samples_from_layout
     from models import ModelConfig
@@ -106,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         stage=args.stage,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
+        lr=args.lr or 1e-3,
         seed=args.seed,
         val_fraction=args.val_fraction,
         patience=args.patience,
@@ -166,6 +170,85 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{result.seconds / 60:.1f} min on {result.device})"
     )
     return 0
+
+
+def _train_project(args: argparse.Namespace) -> int:
+    """Retrain from a project's corrections (as the window's Retrain button), then register the version.
+
+    It becomes the active model when it is no worse on the held-out embryos (or with --force); --no-activate
+    only registers it (the window can switch to it later).
+    """
+    from embryograde_app.core.retraining import RetrainError, RetrainSettings, publish, retrain
+    from embryograde_app.core.store import ProjectError, ProjectStore
+    from models.training import TrainingCancelled, TrainingError
+    from models.weights import WeightsError
+
+    if args.out or args.data:
+        raise CommandError("--project trains inside the project: give neither OUT nor --data")
+    if args.stage not in ("1", "2"):
+        raise CommandError("--project trains stage 2, or stage 1 then 2 (--stage 1); e2e is for --data")
+    if not ProjectStore.is_project(args.project):
+        raise CommandError(f"{args.project}: not an EmbryoGrade project (no project.sqlite)")
+    try:
+        settings = RetrainSettings(
+            project=str(args.project),
+            stage=args.stage,
+            epochs=args.epochs,
+            stage1_epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr or 1e-3,
+            stage1_lr=args.lr or 3e-4,
+            device=args.device,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            patience=args.patience,
+            views=args.views,
+            crop=args.crop,
+            init_weights=args.init,
+            max_minutes=args.max_minutes,
+        )
+    except RetrainError as exc:
+        raise CommandError(str(exc)) from None
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=f"retrain stage {args.stage}", unit="‰", disable=not sys.stderr.isatty())
+
+    def progress(update) -> None:
+        bar.update(int(1000 * update.fraction) - bar.n)
+        if update.epoch_end:
+            bar.set_postfix(stage=update.stage, train=f"{update.train_loss:.4f}", val=f"{update.val_loss:.4f}")
+            if not sys.stderr.isatty():
+                print(
+                    f"stage {update.stage} epoch {update.epoch}/{update.epochs} "
+                    f"train {update.train_loss:.4f} val {update.val_loss:.4f}",
+                    flush=True,
+                )
+
+    try:
+        candidate = retrain(settings, progress)
+    except (TrainingError, TrainingCancelled, RetrainError, ProjectError, WeightsError, ValueError) as exc:
+        raise CommandError(f"{exc} (the active model is unchanged)") from None
+    finally:
+        bar.close()
+    activate = not args.no_activate and (candidate.acceptable or args.force)
+    try:
+        path = publish(candidate, activate=activate)
+    except (RetrainError, ProjectError) as exc:
+        raise CommandError(str(exc)) from None
+    for key in ("mae_pct", "range_violation_rate", "dice_fragment"):
+        print(f"{key}: {_fmt_metric(candidate.before.get(key))} -> {_fmt_metric(candidate.after.get(key))}")
+    for warning in candidate.warnings:
+        print(f"warning: {warning}")
+    state = "now active" if activate else "registered, not active (use --force, or switch in the window)"
+    print(
+        f"version {candidate.version} (parent {candidate.parent_version}) -> {path}: {state}; "
+        f"{candidate.seconds:.0f} s on {candidate.device}, features cached {candidate.cache}"
+    )
+    return 0
+
+
+def _fmt_metric(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def _jsonable(value):
@@ -339,14 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="train AttnRegDeepLab (stage 1, 2 or end-to-end)",
         description="Train one stage on a layout-v1 dataset and write safetensors + JSON sidecar.",
     )
-    t.add_argument("out", help="output weights, OUT.safetensors (sidecar OUT.json)")
-    t.add_argument("--data", required=True, help="layout-v1 dataset folder")
+    t.add_argument("out", nargs="?", help="output weights, OUT.safetensors (sidecar OUT.json); not with --project")
+    t.add_argument("--data", help="layout-v1 dataset folder")
+    t.add_argument(
+        "--project",
+        help="retrain from this project's corrected masks and range labels and register the new model version "
+        "(stage 2, or --stage 1 for stage 1 then 2); starts from the active model",
+    )
     t.add_argument("--stage", choices=["1", "2", "e2e"], required=True)
-    t.add_argument("--init", help="start from these weights (required for stage 2)")
+    t.add_argument("--init", help="start from these weights (required for stage 2 with --data)")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", type=float, help="learning rate (default 1e-3; 3e-4 for stage 1 with --project)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of embryos held out for validation")
     t.add_argument("--patience", type=int, default=8, help="early stopping after this many epochs without gain")
@@ -363,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cache-dir", help="stage 2: feature cache folder reused across runs")
     t.add_argument("--crop", type=int, help="stage 1: train on random crops of this size around the embryo")
     t.add_argument("--fp32", action="store_true", help="store float32 weights (default float16)")
+    t.add_argument("--no-activate", action="store_true", help="--project: register the version, keep the active one")
+    t.add_argument("--force", action="store_true", help="--project: activate even if it did worse on held-out embryos")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser(

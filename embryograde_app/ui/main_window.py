@@ -56,7 +56,14 @@ class MainWindow(QMainWindow):
 
         self.project_actions = ProjectActions(self)
         self.project_actions.task_finished.connect(self._on_task_finished)
+        from embryograde_app.ui.training_panel import TrainingPanel
+
+        self.training_panel = TrainingPanel(self.settings, regrade=self.project_actions.grade_all, parent=self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.training_panel)
+        self.training_panel.model_changed.connect(self.use_model)
+        self.training_panel.hide()  # opened from the Training menu; the views keep their width until then
         self._build_actions()
+        self.menuBar().addMenu("&Training").addAction(self.training_panel.toggle_action)
         self.play_timer = QTimer(self)
         self.play_timer.setInterval(PLAY_INTERVAL_MS)
         self.play_timer.timeout.connect(self._advance_playback)
@@ -262,6 +269,9 @@ class MainWindow(QMainWindow):
         self.corrections.set_store(collection.store)
         self.correction_panel.set_enabled_for_editing(collection.store is not None)
         self.predictions.clear()
+        active = self.training_panel.set_project(collection.root if collection.store is not None else None)
+        if active is not None and self.weights_override is None and str(active) != self._weights:
+            self.use_model(str(active))  # the project's published model, not the bundled one
         self._ensure_inference()
         self.project_actions.update_enabled()
         self.settings.setValue("last_path", str(Path(path).resolve()))
@@ -498,6 +508,16 @@ class MainWindow(QMainWindow):
         self.inference.worker.failed.connect(self._on_prediction_failed)
         self.inference.start()
 
+    def use_model(self, weights: str) -> None:
+        """A published or rolled-back model (or the project's own): restart the background model with it."""
+        self._weights, self.weights_override = weights, None
+        if self.inference is not None:
+            self.inference.shutdown()
+            self.inference = None
+        self.predictions.clear()
+        self._ensure_inference()
+        self._refresh()
+
     def _request_predictions(self, entry, index: int) -> None:
         if self.inference is None:
             return
@@ -539,6 +559,7 @@ class MainWindow(QMainWindow):
             self.inference = None
         self.project_actions.runner.cancel()
         self.project_actions.runner.wait()
+        self.training_panel.shutdown()
         if self.collection is not None and self.collection.store is not None:
             self.collection.store.close()
         self.collection = None

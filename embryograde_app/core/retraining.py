@@ -1,0 +1,420 @@
+"""Retraining from the project's corrections: gather, train, compare, then publish or discard; roll back.
+
+Qt-free, so `train --project` and the window's background worker run the same code. A run writes only a
+candidate file under PROJECT/models/candidates/; the active model changes in publish() and rollback()
+alone, each one SQLite transaction. A cancelled, failed (NaN loss, out of memory) or discarded run
+therefore leaves the model in use untouched. Features of the frozen network are cached on disk under
+PROJECT/cache/features, keyed by the frozen weights and the frame's bytes, so a second retrain on a grown
+dataset only runs the network on frames it has not seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embryograde_app.core.grading import ensure_active_model
+from embryograde_app.core.schemes import DEFAULT_SCHEME
+from embryograde_app.core.store import ProjectError, ProjectStore
+
+CANDIDATES_DIR = "models/candidates"
+FEATURE_CACHE_DIR = "cache/features"
+DICE_TOLERANCE = 0.01  # DESIGN section 4: stage 2 must not lower fragment Dice by more than this
+STAGES = {"2": "grading head (stage 2)", "1": "segmentation, then grading head (stage 1 + 2)"}
+
+
+class RetrainError(ValueError):
+    """A retrain that cannot start or finish (too few labels, a bad weights file); the message says why."""
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """Everything a run needs, copied on the caller's thread before the run starts."""
+
+    project: str
+    stage: str = "2"  # "2": grading head only; "1": fine-tune segmentation (stage 1), then stage 2
+    epochs: int = 30  # stage 2
+    stage1_epochs: int = 10
+    batch_size: int = 8
+    lr: float = 1e-3  # stage 2
+    stage1_lr: float = 3e-4  # fine-tuning: lower than training from scratch
+    device: str = "auto"
+    val_fraction: float = 0.25
+    seed: int = 0
+    patience: int = 8
+    views: int = 4  # stage 2: flips/rotations of each frame
+    crop: int | None = None  # stage 1: random crops around the embryo (faster steps)
+    init_weights: str | None = None  # None: the project's active model
+    scheme: str = DEFAULT_SCHEME
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise RetrainError(f"stage must be 1 or 2 (got {self.stage!r})")
+        if min(self.epochs, self.stage1_epochs, self.batch_size) < 1:
+            raise RetrainError("epochs and batch size must be at least 1")
+
+
+@dataclass(frozen=True)
+class RetrainUpdate:
+    """One progress report: the phase, the training position and losses, and the whole run's fraction done."""
+
+    phase: str  # "features", "stage 1", "stage 2", "evaluate"
+    stage: str
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    train_loss: float | None = None
+    val_loss: float | None = None  # set once per epoch, at its end
+    fraction: float = 0.0
+
+    @property
+    def epoch_end(self) -> bool:
+        return self.val_loss is not None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A trained model waiting for the user's decision: its file, and metrics before/after on held-out embryos."""
+
+    project: str
+    version: str
+    parent_version: str
+    stage: str
+    weights: str
+    before: dict
+    after: dict
+    data_summary: dict
+    history: list[dict]
+    device: str
+    seconds: float
+    cache: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def acceptable(self) -> bool:
+        """Validated on held-out embryos and no worse on MAE, range violations or fragment Dice."""
+        return not self.warnings
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: str
+    parent_version: str | None
+    created_at: float
+    active: bool
+    metrics: dict
+    data_summary: dict
+    path: Path
+
+
+UpdateFn = Callable[[RetrainUpdate], None]
+StopFn = Callable[[], bool]
+
+
+# ------------------------------------------------------------------------------------ samples
+def gather_samples(store: ProjectStore) -> list:
+    """Every frame a person labelled: the latest human or imported mask gives the exact %, else the range label.
+
+    A mask wins over a range label (it is the exact truth); model-authored masks are never training data.
+    """
+    from models.data import Sample
+
+    samples = []
+    for frame in store.frames():
+        revision = store.latest_mask(frame.id, ("human", "import"))
+        if revision is not None:
+            lo = hi = revision.frag_pct
+            mask_path = str(revision.path)
+        else:
+            label = store.range_label(frame.id)
+            if label is None:
+                continue
+            lo, hi, mask_path = float(label["lo"]), float(label["hi"]), None
+        samples.append(
+            Sample(str(frame.image_path), frame.embryo_key, frame.frame_number, mask_path, float(lo), float(hi))
+        )
+    return samples
+
+
+# ------------------------------------------------------------------------------------ the run
+def retrain(
+    settings: RetrainSettings, on_update: UpdateFn | None = None, should_stop: StopFn | None = None
+) -> Candidate:
+    """Train on the project's labels and save a candidate; the active model is not changed.
+
+    Raises models.training.TrainingCancelled when should_stop() turns true, TrainingError on NaN loss or
+    out-of-memory, RetrainError on too few labels; in every case no candidate file is left behind.
+    """
+    import torch
+
+    from models.data import split_by_embryo
+    from models.device import describe_device, release_device_memory, select_device
+    from models.training import TrainingError
+    from models.weights import WeightsError, read_metadata
+
+    root = Path(settings.project)
+    emit = on_update or (lambda _u: None)
+    with ProjectStore(root) as store:
+        try:
+            parent_version, parent_path = ensure_active_model(store, settings.init_weights)
+        except (WeightsError, OSError) as exc:
+            raise RetrainError(f"cannot use the starting model: {exc}") from exc
+        samples = gather_samples(store)
+    labelled = [s for s in samples if settings.stage == "2" or s.mask_path]
+    if len(labelled) < 2:
+        what = "a corrected mask or a range label" if settings.stage == "2" else "a corrected mask"
+        raise RetrainError(f"retraining needs at least 2 frames with {what}; this project has {len(labelled)}")
+    # One split by embryo for every stage and for the before/after comparison: nothing seen in training is scored.
+    _, held_out = split_by_embryo(labelled, settings.val_fraction, settings.seed)
+    val_embryos = tuple(sorted({s.embryo_id for s in held_out}))
+    device = select_device(settings.device)
+    parent_meta = read_metadata(parent_path)
+    version = _new_version(root, settings.stage)
+    candidates = root / CANDIDATES_DIR
+    candidates.mkdir(parents=True, exist_ok=True)
+    out = candidates / f"{version}.safetensors"
+    stage1_out = candidates / f"{version}.stage1.safetensors"
+    plan = [("1", 0.7), ("2", 0.25)] if settings.stage == "1" else [("2", 0.95)]
+    t0 = time.monotonic()
+    try:
+        init, history, summary, done = str(parent_path), [], {}, 0.0
+        for stage, weight in plan:
+            cfg = _train_config(settings, stage, init, root, val_embryos)
+            emit(RetrainUpdate("features" if stage == "2" else "stage 1", stage, fraction=done))
+            result = _train_stage(cfg, samples, emit, should_stop, done, weight)
+            history += [dict(h, stage=stage) for h in result.history]
+            summary[f"stage{stage}"] = result.data_summary
+            done += weight
+            if stage == "1":
+                _save(stage1_out, result.model, {"version": f"{version}-stage1"}, parent_meta)
+                init = str(stage1_out)
+        cache = {k[len("cache_") :]: v for k, v in result.val_metrics.items() if k.startswith("cache_")}
+        meta = {
+            "version": version,
+            "parent": {"version": parent_version, "sha256": parent_meta.get("sha256")},
+            "stage": settings.stage,
+            "data": summary,
+            "history": history,
+            "device": str(device),
+            "train_seconds": round(time.monotonic() - t0, 1),
+        }
+        _save(out, result.model, meta, parent_meta)
+        del result
+        emit(RetrainUpdate("evaluate", settings.stage, fraction=done))
+        val = [s for s in samples if s.embryo_id in set(val_embryos)]
+        before = _evaluate(parent_path, val, settings, device, should_stop)
+        after = _evaluate(out, val, settings, device, should_stop)
+        emit(RetrainUpdate("evaluate", settings.stage, fraction=1.0))
+    except torch.OutOfMemoryError as exc:
+        _remove_weights(out)
+        raise TrainingError(f"out of memory on {device}: lower the batch size or use the CPU") from exc
+    except BaseException:
+        _remove_weights(out)
+        raise
+    finally:
+        _remove_weights(stage1_out)
+        release_device_memory(device)
+    return Candidate(
+        project=str(root),
+        version=version,
+        parent_version=parent_version,
+        stage=settings.stage,
+        weights=str(out),
+        before=before,
+        after=after,
+        data_summary={"stages": summary, "val_embryos": list(val_embryos), "frames": len(samples)},
+        history=history,
+        device=describe_device(device),
+        seconds=time.monotonic() - t0,
+        cache=cache,
+        warnings=compare(before, after, bool(val)),
+    )
+
+
+def _train_config(settings: RetrainSettings, stage: str, init: str, root: Path, val_embryos: tuple[str, ...]):
+    from models.training import TrainConfig
+
+    return TrainConfig(
+        stage=stage,
+        epochs=settings.stage1_epochs if stage == "1" else settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.stage1_lr if stage == "1" else settings.lr,
+        val_fraction=settings.val_fraction,
+        seed=settings.seed,
+        patience=settings.patience,
+        device=settings.device,
+        init_weights=init,
+        stage2_views=settings.views,
+        cache_dir=str(root / FEATURE_CACHE_DIR),
+        crop=settings.crop,
+        max_minutes=settings.max_minutes,
+        val_embryos=val_embryos,
+    )
+
+
+def _train_stage(cfg, samples, emit: UpdateFn, should_stop: StopFn | None, start: float, weight: float):
+    from models.training import train
+
+    def progress(p) -> None:
+        within = (p.epoch - 1 + p.step / max(p.steps, 1)) / max(p.epochs, 1)
+        emit(
+            RetrainUpdate(
+                f"stage {p.stage}",
+                p.stage,
+                p.epoch,
+                p.epochs,
+                p.step,
+                p.steps,
+                p.train_loss,
+                p.val_loss,
+                start + weight * min(within, 1.0),
+            )
+        )
+
+    return train(cfg, samples, progress=progress, should_stop=should_stop)
+
+
+def _save(path: Path, model, meta: dict, parent_meta: dict) -> None:
+    """Same storage dtype as the parent: the frozen half then stays bit-identical and its cached features valid."""
+    from models.weights import save_model
+
+    save_model(path, model, meta, fp16=parent_meta.get("storage_dtype", "float16") == "float16")
+
+
+def _evaluate(weights: Path, samples: list, settings: RetrainSettings, device, should_stop: StopFn | None) -> dict:
+    """The model as it will run (loaded from its file, whole network at frame size) on the held-out embryos."""
+    from embryograde_app.core.evaluate import evaluate_predictor
+    from models.predictor import Predictor
+    from models.training import TrainingCancelled
+    from models.weights import load_model
+
+    if not samples:
+        return {}
+    model, meta = load_model(weights, device)
+    predictor = Predictor(model, meta, device)
+
+    def progress(_done: int, _total: int) -> None:
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("training was cancelled")
+
+    metrics = evaluate_predictor(predictor, samples, settings.scheme, progress=progress)
+    keep = ("mae_pct", "range_violation_rate", "dice_fragment", "dice_blastomere", "grade_accuracy", "n_frames")
+    return {k: metrics[k] for k in keep}
+
+
+def compare(before: dict, after: dict, validated: bool) -> list[str]:
+    """Reasons not to publish: nothing held out, a worse MAE or range-violation rate, fragment Dice lowered."""
+    if not validated:
+        return ["no held-out embryo to validate on: label frames of at least 2 embryos"]
+    warnings = []
+    for key, name, unit in (("mae_pct", "MAE", " %"), ("range_violation_rate", "range-violation rate", "")):
+        b, a = before.get(key), after.get(key)
+        if b is not None and a is not None and a > b + 1e-9:
+            warnings.append(f"{name} rose from {b:.3g}{unit} to {a:.3g}{unit}")
+    b, a = before.get("dice_fragment"), after.get("dice_fragment")
+    if b is not None and a is not None and a < b - DICE_TOLERANCE:
+        warnings.append(f"fragment Dice fell from {b:.3f} to {a:.3f} (more than {DICE_TOLERANCE})")
+    for key, value in after.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            warnings.append(f"{key} is {value}")
+    return warnings
+
+
+def _new_version(root: Path, stage: str) -> str:
+    base = time.strftime("%Y%m%d-%H%M%S") + f"-stage{stage}"
+    with ProjectStore(root) as store:
+        taken = {row["version"] for row in store.models()}
+    version, n = base, 1
+    while version in taken or (root / CANDIDATES_DIR / f"{version}.safetensors").exists():
+        n += 1
+        version = f"{base}-{n}"
+    return version
+
+
+def _remove_weights(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_suffix(".json").unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------ the decision
+def publish(candidate: Candidate, activate: bool = True) -> Path:
+    """Move the candidate into PROJECT/models/ and register it (parent, metrics, data, sha256); activate it.
+
+    The file is verified against its sidecar first; registration and activation are one transaction, so the
+    active model changes only when both succeed.
+    """
+    from models.weights import WeightsError, read_metadata, sha256_of
+
+    root = Path(candidate.project)
+    source = Path(candidate.weights)
+    if not source.is_file():
+        raise RetrainError(f"{source}: the candidate file is gone (discarded or moved)")
+    digest = sha256_of(source)
+    try:
+        recorded = read_metadata(source).get("sha256")
+    except WeightsError as exc:
+        raise RetrainError(str(exc)) from exc
+    if recorded != digest:
+        raise RetrainError(f"{source}: sha256 does not match its sidecar; not published")
+    target = root / "models" / source.name
+    os.replace(source.with_suffix(".json"), target.with_suffix(".json"))
+    os.replace(source, target)
+    metrics = {"before": candidate.before, "after": candidate.after, "warnings": candidate.warnings}
+    summary = dict(candidate.data_summary, stage=candidate.stage, device=candidate.device, seconds=candidate.seconds)
+    with ProjectStore(root) as store:
+        store.register_model(
+            candidate.version,
+            target.relative_to(root),
+            digest,
+            parent_version=candidate.parent_version,
+            metrics=metrics,
+            data_summary=summary,
+            activate=activate,
+        )
+    return target
+
+
+def discard(candidate: Candidate) -> None:
+    """Delete the candidate's files; the registry and the active model never knew it."""
+    _remove_weights(Path(candidate.weights))
+
+
+def rollback(project: str | Path, version: str) -> Path:
+    """Make an earlier (or any registered) version active again, after checking its file is intact."""
+    from models.weights import sha256_of
+
+    with ProjectStore(project) as store:
+        row = next((r for r in store.models() if r["version"] == version), None)
+        if row is None:
+            raise ProjectError(f"no model version {version!r} in this project")
+        path = store.model_path(row)
+        if not path.is_file():
+            raise ProjectError(f"{path}: the weights of version {version} are missing")
+        if sha256_of(path) != row["sha256"]:
+            raise ProjectError(f"{path}: the weights of version {version} changed since they were registered")
+        store.activate_model(version)
+    return path
+
+
+def model_versions(project: str | Path) -> list[ModelVersion]:
+    """Every registered version, oldest first, with its parent and metrics."""
+    with ProjectStore(project) as store:
+        return [
+            ModelVersion(
+                row["version"],
+                row["parent_version"],
+                row["created_at"],
+                bool(row["active"]),
+                json.loads(row["metrics"] or "{}"),
+                json.loads(row["data_summary"] or "{}"),
+                store.model_path(row),
+            )
+            for row in store.models()
+        ]

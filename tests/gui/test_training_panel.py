@@ -1,0 +1,138 @@
+"""The training dock: worker signals, publish + re-grade, rollback, cancel, failure and discard keep the old model."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QProgressBar, QPushButton, QTableWidget
+
+from embryograde_app.core.grading import ensure_active_model
+from embryograde_app.core.importers import import_into_project
+from embryograde_app.core.retraining import CANDIDATES_DIR
+from embryograde_app.core.store import ProjectStore
+
+FAST = {"epochs": 3, "views": 1, "device": "cpu", "batch_size": 4, "val_fraction": 0.34}
+
+
+@pytest.fixture
+def project(tmp_path, tiny_weak_dataset, tiny_weights):
+    root = tmp_path / "proj"
+    import_into_project(root, [tiny_weak_dataset])
+    with ProjectStore(root) as store:
+        ensure_active_model(store, tiny_weights)
+    return root
+
+
+def _active(project) -> str:
+    with ProjectStore(project) as store:
+        return store.active_model()["version"]
+
+
+def _candidates(project) -> list:
+    folder = project / CANDIDATES_DIR
+    return list(folder.iterdir()) if folder.exists() else []
+
+
+def _wait_grade_all(qtbot, window):
+    with qtbot.waitSignal(window.project_actions.task_finished, timeout=120000) as done:
+        pass
+    assert done.args[0] == "Grade all"
+    return done.args[1]
+
+
+def test_retrain_signals_publish_regrade_and_rollback(make_window, project, fake_predictor, qtbot):
+    window = make_window(project, fake_predictor)
+    panel = window.training_panel
+    window.training_panel.toggle_action.trigger()
+    assert panel.isVisible()
+    retrain = panel.findChild(QPushButton, "retrain_button")
+    assert retrain.isEnabled() and not panel.findChild(QPushButton, "publish_button").isEnabled()
+    runner = panel.runner
+    epochs = []
+    runner.epoch_finished.connect(lambda *args: epochs.append(args))
+    with qtbot.waitSignal(runner.device_chosen, timeout=60000) as device:
+        assert panel.start_retrain(**FAST)
+        assert panel.cancel_button.isEnabled() and not retrain.isEnabled()
+    assert device.args[0].startswith("cpu") and panel.device_label.text() == device.args[0]
+    with qtbot.waitSignal(runner.finished, timeout=120000) as done:
+        pass
+    candidate = done.args[0]
+    assert [(stage, epoch) for stage, epoch, _t, _v in epochs] == [("2", 1), ("2", 2), ("2", 3)]
+    assert all(isinstance(t, float) and isinstance(v, float) for _s, _e, t, v in epochs)
+    xs, ys = panel.train_curve.getData()
+    assert list(xs) == [1, 2, 3] and list(ys) == [t for _s, _e, t, _v in epochs]
+    assert panel.findChild(QProgressBar, "train_progress").value() == 1000
+    table = panel.findChild(QTableWidget, "train_metrics_table")
+    assert table.item(0, 0).text() == f"{candidate.before['mae_pct']:.3f}"
+    assert table.item(0, 1).text() == f"{candidate.after['mae_pct']:.3f}"
+    assert panel.publish_button.isEnabled() and not retrain.isEnabled()  # decide first
+    assert _active(project) == "tiny-test"  # nothing changes before publishing
+
+    with qtbot.waitSignal(panel.model_changed, timeout=30000) as changed:
+        assert panel.publish(ask=False)
+    assert changed.args[0].endswith(f"models/{candidate.version}.safetensors")
+    assert window._weights == changed.args[0] and _active(project) == candidate.version
+    assert panel.versions_table.rowCount() == 2 and "in use" in panel.versions_table.item(0, 0).text()
+    summary = _wait_grade_all(qtbot, window)  # the published model re-grades the project in the background
+    assert summary.model_version == candidate.version and summary.graded == 24
+    assert retrain.isEnabled()
+
+    panel.select_version("tiny-test")
+    assert panel.selected_version() == "tiny-test" and panel.rollback_button.isEnabled()
+    with qtbot.waitSignal(panel.model_changed, timeout=30000) as changed:
+        qtbot.mouseClick(panel.rollback_button, Qt.MouseButton.LeftButton)
+    assert changed.args[0].endswith("models/tiny-test.safetensors") and _active(project) == "tiny-test"
+    assert _wait_grade_all(qtbot, window).model_version == "tiny-test"
+
+
+def test_cancel_in_the_middle_keeps_the_old_model(make_window, project, fake_predictor, qtbot):
+    window = make_window(project, fake_predictor)
+    panel = window.training_panel
+    panel.show()
+    assert panel.start_retrain(**dict(FAST, stage="1", stage1_epochs=200, patience=1000))
+    with qtbot.waitSignal(panel.runner.epoch_finished, timeout=60000):
+        pass
+    with qtbot.waitSignal(panel.runner.cancelled, timeout=60000):
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert "unchanged" in panel.status_label.text()
+    assert _active(project) == "tiny-test" and not _candidates(project)
+    assert panel.retrain_button.isEnabled() and not panel.publish_button.isEnabled()
+
+
+def test_failing_run_reports_and_keeps_the_old_model(make_window, project, fake_predictor, qtbot, monkeypatch):
+    import torch
+
+    import models.training as training
+
+    monkeypatch.setattr(training, "_reg_loss", lambda fraction, lo, hi: fraction.sum() * torch.tensor(float("nan")))
+    window = make_window(project, fake_predictor)
+    panel = window.training_panel
+    with qtbot.waitSignal(panel.runner.failed, timeout=60000) as failed:
+        assert panel.start_retrain(**FAST)
+    assert "loss became nan" in failed.args[0] and "unchanged" in failed.args[0]
+    assert panel.status_label.text() == failed.args[0]
+    assert _active(project) == "tiny-test" and not _candidates(project)
+    assert panel.retrain_button.isEnabled()
+
+
+def test_discard_and_closing_mid_run_leave_no_candidate(make_window, project, fake_predictor, qtbot):
+    window = make_window(project, fake_predictor)
+    panel = window.training_panel
+    with qtbot.waitSignal(panel.runner.finished, timeout=120000):
+        assert panel.start_retrain(**dict(FAST, epochs=1))
+    assert len(_candidates(project)) == 2  # weights + sidecar
+    qtbot.mouseClick(panel.discard_button, Qt.MouseButton.LeftButton)
+    assert not _candidates(project) and panel.candidate is None and panel.retrain_button.isEnabled()
+
+    assert panel.start_retrain(**dict(FAST, stage="1", stage1_epochs=200, patience=1000))
+    with qtbot.waitSignal(panel.runner.epoch_finished, timeout=60000):
+        pass
+    window.close()  # stops the run at its next batch
+    assert not panel.runner.busy and not _candidates(project) and _active(project) == "tiny-test"
+
+
+def test_panel_without_a_project_is_idle(window):
+    panel = window.training_panel  # the default window fixture opens a dataset folder, not a project
+    assert panel.project is None and not panel.retrain_button.isEnabled()
+    assert not panel.start_retrain()
+    assert panel.versions_table.rowCount() == 0

@@ -1,0 +1,184 @@
+"""Retraining from a project's corrections: samples, candidate, publish/discard/rollback, failure, cancel, cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from embryograde_app.core import retraining as rt
+from embryograde_app.core.grading import ensure_active_model
+from embryograde_app.core.importers import import_into_project
+from embryograde_app.core.schemes import frag_pct
+from embryograde_app.core.store import ProjectError, ProjectStore
+from models.training import TrainingCancelled, TrainingError
+from models.weights import read_metadata, sha256_of
+
+
+@pytest.fixture
+def project(tmp_path, tiny_weak_dataset, tiny_weights):
+    """6 embryos x 4 frames, half with imported masks, half with range labels only; tiny model active."""
+    root = tmp_path / "proj"
+    import_into_project(root, [tiny_weak_dataset])
+    with ProjectStore(root) as store:
+        ensure_active_model(store, tiny_weights)
+    return root
+
+
+def _settings(project, **kw) -> rt.RetrainSettings:
+    base = {"project": str(project), "epochs": 1, "batch_size": 4, "device": "cpu", "views": 1, "val_fraction": 0.34}
+    base.update(kw)
+    return rt.RetrainSettings(**base)
+
+
+def _active(project) -> str:
+    with ProjectStore(project) as store:
+        return store.active_model()["version"]
+
+
+def _candidate_files(project) -> list:
+    folder = project / rt.CANDIDATES_DIR
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_samples_are_human_and_imported_labels_never_model_masks(project):
+    with ProjectStore(project) as store:
+        frames = store.frames()
+        masked = next(f for f in frames if store.latest_mask(f.id, ("import",)) is not None)
+        ranged = next(f for f in frames if store.latest_mask(f.id) is None)
+        # A correction after the import wins; a model's mask on a range-labelled frame is not training data.
+        corrected = np.zeros((masked.height, masked.width), np.uint8)
+        corrected[10:40, 10:40] = 1
+        corrected[20:25, 20:30] = 2
+        store.add_mask_revision(masked.id, corrected, "human", "dr-a")
+        store.add_mask_revision(ranged.id, np.full((ranged.height, ranged.width), 2, np.uint8), "model", "tiny")
+        samples = {(s.embryo_id, s.frame): s for s in rt.gather_samples(store)}
+        label = store.range_label(ranged.id)
+    assert len(samples) == len(frames)  # every frame of this set carries a mask or a range
+    s = samples[(masked.embryo_key, masked.frame_number)]
+    assert s.lo_pct == s.hi_pct == pytest.approx(frag_pct(corrected))
+    r = samples[(ranged.embryo_key, ranged.frame_number)]
+    assert r.mask_path is None and (r.lo_pct, r.hi_pct) == (label["lo"], label["hi"])
+
+
+def test_retrain_makes_a_candidate_and_leaves_the_active_model(project):
+    updates = []
+    candidate = rt.retrain(_settings(project, epochs=3), updates.append)
+    assert _active(project) == "tiny-test" and candidate.parent_version == "tiny-test"
+    assert _candidate_files(project) == [f"{candidate.version}.json", f"{candidate.version}.safetensors"]
+    assert [u.epoch for u in updates if u.epoch_end] == [1, 2, 3]
+    assert updates[0].phase == "features" and updates[-1].fraction == 1.0
+    fractions = [u.fraction for u in updates]
+    assert fractions == sorted(fractions)
+    for metrics in (candidate.before, candidate.after):
+        assert set(metrics) >= {"mae_pct", "range_violation_rate", "dice_fragment"}
+        assert metrics["n_frames"] > 0
+    val = set(candidate.data_summary["val_embryos"])
+    train = candidate.data_summary["stages"]["stage2"]["train"]
+    assert val and train["embryos"] + len(val) == 6  # split by embryo, no embryo on both sides
+    assert candidate.acceptable == (not candidate.warnings)
+
+
+def test_publish_registers_a_version_and_rollback_restores_the_parent(project):
+    candidate = rt.retrain(_settings(project))
+    path = rt.publish(candidate)
+    assert path == project / "models" / f"{candidate.version}.safetensors" and not _candidate_files(project)
+    versions = {v.version: v for v in rt.model_versions(project)}
+    new = versions[candidate.version]
+    assert new.active and new.parent_version == "tiny-test" and not versions["tiny-test"].active
+    assert new.metrics["before"] == candidate.before and new.metrics["after"] == candidate.after
+    assert new.data_summary["val_embryos"] == candidate.data_summary["val_embryos"]
+    with ProjectStore(project) as store:
+        row = store.active_model()
+        assert row["sha256"] == sha256_of(path) == read_metadata(path)["sha256"]
+        assert [
+            json.loads(r["details"])["version"]
+            for r in store.conn.execute("SELECT details FROM audit WHERE action='activate' ORDER BY id")
+        ][-1] == candidate.version
+    assert read_metadata(path)["parent"]["version"] == "tiny-test"
+
+    old = rt.rollback(project, "tiny-test")
+    assert _active(project) == "tiny-test" and old.name == "tiny-test.safetensors"
+    assert rt.rollback(project, candidate.version) == path  # and forward again
+    with pytest.raises(ProjectError, match="no model version"):
+        rt.rollback(project, "nope")
+    path.write_bytes(path.read_bytes()[:-10])  # a damaged file is never made active
+    rt.rollback(project, "tiny-test")
+    with pytest.raises(ProjectError, match="changed since they were registered"):
+        rt.rollback(project, candidate.version)
+    assert _active(project) == "tiny-test"
+
+
+def test_discard_leaves_nothing(project):
+    candidate = rt.retrain(_settings(project))
+    rt.discard(candidate)
+    assert not _candidate_files(project)
+    assert [v.version for v in rt.model_versions(project)] == ["tiny-test"]
+    with pytest.raises(rt.RetrainError, match="candidate file is gone"):
+        rt.publish(candidate)
+
+
+def test_nan_loss_fails_and_keeps_the_old_model(project, monkeypatch):
+    import torch
+
+    import models.training as training
+
+    monkeypatch.setattr(training, "_reg_loss", lambda fraction, lo, hi: fraction.sum() * torch.tensor(float("nan")))
+    with pytest.raises(TrainingError, match="loss became nan"):
+        rt.retrain(_settings(project))
+    assert _active(project) == "tiny-test" and not _candidate_files(project)
+
+
+def test_cancel_in_the_middle_leaves_no_candidate(project):
+    seen = []
+
+    def stop() -> bool:
+        return len(seen) >= 2  # two epochs done, many to go
+
+    with pytest.raises(TrainingCancelled):
+        rt.retrain(_settings(project, stage="1", stage1_epochs=50, patience=100), seen.append, stop)
+    assert 2 <= len(seen) < 50
+    assert _active(project) == "tiny-test" and not _candidate_files(project)
+
+
+def test_too_few_labels_is_a_clear_error(tmp_path, tiny_weights):
+    root = tmp_path / "empty"
+    with ProjectStore.create(root) as store:
+        ensure_active_model(store, tiny_weights)
+    with pytest.raises(rt.RetrainError, match="at least 2 frames"):
+        rt.retrain(_settings(root))
+
+
+def test_feature_cache_is_reused_across_runs_and_versions(project, tmp_path):
+    from embryograde_app.core.synthetic import generate_dataset
+
+    first = rt.retrain(_settings(project))
+    assert first.cache["hits"] == 0 and first.cache["misses"] > 0
+    assert any((project / rt.FEATURE_CACHE_DIR).rglob("*.safetensors"))
+    rt.publish(first)  # stage 2 keeps the frozen half bit-identical: the next version reuses the features
+    second = rt.retrain(_settings(project))
+    assert second.parent_version == first.version
+    assert second.cache == {"hits": first.cache["misses"], "misses": 0}
+    rt.discard(second)
+
+    more = tmp_path / "more"  # the dataset grows by 2 embryos: only their frames go through the network
+    generate_dataset(more, embryos=2, frames=4, size=96, seed=99, range_label_fraction=0.5)
+    for folder in ("frames", "masks"):  # new embryo names (the generator numbers embryos from E000)
+        for sub in sorted((more / folder).iterdir()):
+            sub.rename(sub.with_name("N" + sub.name))
+    labels = more / "labels.csv"
+    labels.write_text(labels.read_text().replace("\nE", "\nNE"))
+    assert import_into_project(project, [more]).added_frames == 8
+    third = rt.retrain(_settings(project))
+    assert third.cache == {"hits": 24, "misses": 8}  # 24 old frames read back, 8 new ones computed (1 view each)
+
+
+def test_stage1_then_stage2_makes_one_candidate(project):
+    updates = []
+    candidate = rt.retrain(_settings(project, stage="1", stage1_epochs=1, epochs=1), updates.append)
+    stages = [u.stage for u in updates if u.epoch_end]
+    assert stages == ["1", "2"] and candidate.stage == "1"
+    assert set(candidate.data_summary["stages"]) == {"stage1", "stage2"}
+    assert _candidate_files(project) == [f"{candidate.version}.json", f"{candidate.version}.safetensors"]
+    assert _active(project) == "tiny-test"
