@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -27,7 +26,6 @@ from PySide6.QtWidgets import (
 
 from embryograde_app.core.collection import Collection, open_collection
 from embryograde_app.core.frames import FrameReadError, NoFramesError
-from embryograde_app.core.readouts import make_readout
 from embryograde_app.core.requests import LruCache, neighbour_order
 from embryograde_app.core.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
 from embryograde_app.paths import BUNDLED_WEIGHTS
@@ -111,31 +109,12 @@ class MainWindow(QMainWindow):
         centre_layout.addLayout(nav)
         centre_layout.addWidget(self.timecourse, 1)
 
-        readouts = QGroupBox("Fragmentation")
-        form = QFormLayout(readouts)
-        self.frag_pct_label = QLabel("—", objectName="frag_pct_label")
-        self.area_pct_label = QLabel("—", objectName="area_pct_label")
-        self.grade_label = QLabel("—", objectName="grade_label")
-        for label in (self.frag_pct_label, self.grade_label):
-            label.setStyleSheet("font-size: 20px; font-weight: 600;")
-        self.disagreement_label = QLabel("", objectName="disagreement_label")
-        self.disagreement_label.setWordWrap(True)
-        self.disagreement_label.setStyleSheet("color: #b00020; font-weight: 600;")
-        self.label_info = QLabel("—", objectName="label_info")
-        for label in (self.frag_pct_label, self.area_pct_label, self.grade_label, self.label_info):
-            # The panel's width must not follow the readout text: "—" -> "2 (fair)" would otherwise re-lay out
-            # the splitter and resize and repaint every view on a frame switch.
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.model_status = QLabel("no model", objectName="model_status")
-        self.model_status.setWordWrap(True)
-        self.model_status.setStyleSheet("color: #555;")
-        form.addRow("Regression %", self.frag_pct_label)
-        form.addRow("Mask area %", self.area_pct_label)
-        self.grade_caption = QLabel(f"Grade ({self.scheme.key})")
-        form.addRow(self.grade_caption, self.grade_label)
-        form.addRow(self.disagreement_label)
-        form.addRow("Stored label", self.label_info)
-        form.addRow("Model", self.model_status)
+        from embryograde_app.ui.readouts_panel import ReadoutsBox
+
+        readouts = self.readouts = ReadoutsBox(self.scheme)
+        self.frag_pct_label, self.area_pct_label = readouts.frag_pct_label, readouts.area_pct_label
+        self.grade_label, self.disagreement_label = readouts.grade_label, readouts.disagreement_label
+        self.model_status, self.grade_caption = readouts.model_status, readouts.grade_caption
         display = QGroupBox("Display")
         display_form = QFormLayout(display)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, objectName="opacity_slider")
@@ -429,22 +408,7 @@ class MainWindow(QMainWindow):
         self._on_frame_changed(self.frame_slider.value())
 
     def _show_readouts(self, pred, shown_mask, label) -> None:
-        """Regression % from the model; area % of the mask on screen (the model's or the stored one)."""
-        if shown_mask is None:
-            area = None
-        else:  # the model's area % was computed on the worker thread
-            area = pred.area_pct if pred is not None and shown_mask is pred.mask else frag_pct(shown_mask)
-        readout = make_readout(self.scheme, pred.regression_pct if pred is not None else None, area)
-        self.frag_pct_label.setText(readout.regression_text)
-        self.area_pct_label.setText(readout.area_text)
-        self.grade_label.setText(readout.grade_text)
-        self.disagreement_label.setText(readout.disagreement_text)
-        if label is not None and label.has_range:
-            self.label_info.setText(f"range {label.range_lo:g}–{label.range_hi:g} %")
-        elif label is not None and label.frag_pct is not None:
-            self.label_info.setText(f"{label.frag_pct:.1f} %")
-        else:
-            self.label_info.setText("—")
+        self.readouts.show_frame(pred, shown_mask, label)
 
     # ------------------------------------------------------------------------------------ time course
     def _update_timecourse(self) -> None:
@@ -588,7 +552,7 @@ class MainWindow(QMainWindow):
         from embryograde_app.ui.preferences import read_colours
 
         self.scheme = get_scheme(str(self.settings.value("scheme", DEFAULT_SCHEME)))
-        self.grade_caption.setText(f"Grade ({self.scheme.key})")
+        self.readouts.set_scheme(self.scheme)
         self.timecourse.set_scheme(self.scheme)
         self.review_panel.set_scheme(self.scheme)
         self.views.colours = read_colours(self.settings)
