@@ -32,6 +32,7 @@ from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.image_views import LinkedViews
 
 PLAY_INTERVAL_MS = 120
+TRAINING_DOCK_WIDTH = 400  # opened beside the side panel; the image views keep the rest
 PREFETCH_RADIUS = 3  # frames on each side inferred after the one on screen
 PREDICTION_CACHE = 512  # predictions kept (masks + attention of ~500 frames at 500x500: about 250 MB)
 
@@ -60,6 +61,10 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.training_panel)
         self.training_panel.model_changed.connect(self.use_model)
         self.training_panel.hide()  # opened from the Training menu; the views keep their width until then
+        dock_width = [TRAINING_DOCK_WIDTH]
+        self.training_panel.visibilityChanged.connect(
+            lambda shown: shown and self.resizeDocks([self.training_panel], dock_width, Qt.Orientation.Horizontal)
+        )
         self._build_actions()
         self.menuBar().addMenu("&Training").addAction(self.training_panel.toggle_action)
         self.play_timer = QTimer(self)
@@ -146,6 +151,7 @@ class MainWindow(QMainWindow):
         right.setWidgetResizable(True)
         right.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         right.setMinimumWidth(right_panel.sizeHint().width() + right.verticalScrollBar().sizeHint().width() + 4)
+        right.setMaximumWidth(right.minimumWidth() + 60)  # extra width goes to the image views
 
         splitter = QSplitter()
         for widget, stretch in ((left, 0), (centre, 1), (right, 0)):

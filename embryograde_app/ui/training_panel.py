@@ -144,9 +144,15 @@ class TrainingPanel(QDockWidget):
         plot.setLabel("bottom", "epoch")
         plot.setLabel("left", "loss")
         plot.addLegend(offset=(-8, 6))
-        self.train_curve = plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5), name="train")
+        self.train_curve = plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5), name="train (all losses)")
         self.val_curve = plot.plot(
-            [], [], pen=pg.mkPen(VAL_COLOUR, width=1.5), symbol="o", symbolSize=4, symbolBrush=VAL_COLOUR, name="val"
+            [],
+            [],
+            pen=pg.mkPen(VAL_COLOUR, width=1.5),
+            symbol="o",
+            symbolSize=4,
+            symbolBrush=VAL_COLOUR,
+            name="held-out (grading)",  # stage 2 validates the grading error only; training adds mask losses
         )
         layout.addWidget(self.loss_plot, 1)
 
