@@ -137,7 +137,8 @@ class LabelReviewPanel(QWidget):
         self._mask_pct = mask_pct
         ctx = self._context()
         editable = ctx.store is not None and ctx.entry is not None
-        for w in (self.range_apply_button, self.review_check, self.span_check, *self.quick_buttons):
+        widgets = (self.range_apply_button, self.range_lo_spin, self.range_hi_spin, self.review_check, self.span_check)
+        for w in (*widgets, self.next_review_button, self.review_filter_combo, *self.quick_buttons):
             w.setEnabled(editable)
         self.mask_pct_label.setText("—" if mask_pct is None else f"{mask_pct:.2f} %")
         if not editable:
