@@ -102,6 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         regression_head=not args.no_regression,
         feature_injection=not args.no_injection,
         area_input=args.area_input,
+        skip_strides=tuple(args.skip_strides),
     )
     cfg = TrainConfig(
         stage=args.stage,
@@ -358,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-attention", action="store_true", help="ablation: plain skip connections")
     t.add_argument("--no-regression", action="store_true", help="ablation: no regression head")
     t.add_argument("--no-injection", action="store_true", help="ablation: no feature injection")
+    t.add_argument(
+        "--skip-strides", type=int, nargs="+", choices=[4, 8], default=[4], help="gated skips (4 8 adds a second)"
+    )
     t.add_argument(
         "--area-input",
         action="store_true",
