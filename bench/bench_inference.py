@@ -1,7 +1,7 @@
 """Benchmark: AttnRegDeepLab inference cost against a plain DeepLabV3+ with the same encoder (DESIGN 8).
 
 Budget: <= 1.15x. Both networks run in the same process, interleaved, on the same input, on the CPU.
-Run: python -m bench.bench_inference [--quick] [--size 256] [--batch 1] [--repeats 20]
+Run: python -m bench.bench_inference [--quick] [--size 256] [--batch 1] [--repeats 20] [--area-input]
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--area-input", action="store_true", help="full model with the regression head's area input")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     args = parser.parse_args(argv)
     size, repeats = (64, 3) if args.quick else (args.size, args.repeats)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    full = AttnRegDeepLab(ModelConfig(input_size=size)).eval()
+    full = AttnRegDeepLab(ModelConfig(input_size=size, area_input=args.area_input)).eval()
     plain = AttnRegDeepLab(ModelConfig(input_size=size, attention_gates=False, regression_head=False)).eval()
     x = torch.randn(args.batch, 1, size, size)
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "size": size,
         "batch": args.batch,
+        "area_input": args.area_input,
         "threads": torch.get_num_threads(),
         "ms_per_frame_attnregdeeplab": round(1000 * medians["attnregdeeplab"] / args.batch, 2),
         "ms_per_frame_deeplabv3plus": round(1000 * medians["deeplabv3plus"] / args.batch, 2),

@@ -20,6 +20,8 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
 NUM_CLASSES = 3
+AREA_FEATURES = 8  # soft and hard fractions of the 3 classes, and the fragment share of each
+AREA_SCALE = 10.0  # pooled features vary by ~0.1; scaled up, the area estimate is not drowned among ~1,000 inputs
 PARAM_PREFIXES = ("encoder.", "aspp.", "decoder.", "seg_head.", "reg_head.", "injection.")
 _ENCODER_CHANNELS = {
     "resnet18": (64, 128, 256, 512),
@@ -46,6 +48,10 @@ class ModelConfig:
     # "shuffle": the seg head predicts a 4x4 sub-pixel block per decoder cell (PixelShuffle), so masks keep
     # detail finer than the stride-4 decoder; "bilinear": the classic DeepLabV3+ upsampling of coarse logits.
     seg_upsample: str = "shuffle"
+    # The regression head also reads the seg head's own area estimate of the un-injected decoder map (soft and
+    # hard class fractions, fragment share): the fraction is a ratio of pixel counts, which average-pooled
+    # features only approximate. The seg head then belongs to the frozen half (stage 2 refines via injection).
+    area_input: bool = False
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict:
@@ -209,11 +215,18 @@ class AttnRegDeepLab(nn.Module):
             raise ValueError(f"seg_upsample must be 'shuffle' or 'bilinear', not {cfg.seg_upsample!r}")
         self.seg_head = nn.Conv2d(cfg.decoder_channels, NUM_CLASSES * self.upscale**2, 1)
         self.pooled_channels = enc[1] + enc[2] + enc[3] + cfg.aspp_channels + cfg.decoder_channels
+        self.area_input = cfg.regression_head and cfg.area_input
+        self.pooled_channels += AREA_FEATURES if self.area_input else 0
         self.reg_head = (
             MultiScaleRegressionHead(self.pooled_channels, cfg.embedding_dim) if cfg.regression_head else None
         )
         use_injection = cfg.regression_head and cfg.feature_injection
         self.injection = FeatureInjection(cfg.embedding_dim, cfg.decoder_channels) if use_injection else None
+
+    @property
+    def frozen_prefixes(self) -> tuple[str, ...]:
+        """What stage 2 keeps fixed (and its feature cache depends on)."""
+        return ("encoder.", "aspp.", "decoder.") + (("seg_head.",) if self.area_input else ())
 
     # The forward pass is split in two halves so that stage 2 can cache what the frozen half computes.
     def frozen_features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -222,6 +235,9 @@ class AttnRegDeepLab(nn.Module):
         x = self.aspp(feats[3])
         dec, alphas = self.decoder(feats, x)
         pooled = MultiScaleRegressionHead.pool([feats[1], feats[2], feats[3], x, dec])
+        if self.area_input:
+            area = area_features(self.seg_head(dec))  # the un-injected masks, before PixelShuffle
+            pooled = torch.cat([pooled, AREA_SCALE * area], dim=1)
         return dec, pooled, alphas
 
     def heads(self, dec: torch.Tensor, pooled: torch.Tensor, out_size: tuple[int, int]) -> tuple:
@@ -250,6 +266,30 @@ class AttnRegDeepLab(nn.Module):
         logits, fraction, embedding = self.heads(dec, pooled, out_size)
         attention = [F.interpolate(a, size=out_size, mode="bilinear", align_corners=False) for a in alphas]
         return ModelOutput(logits, fraction, attention, embedding)
+
+
+def area_features(logits: torch.Tensor) -> torch.Tensor:
+    """(N, 8): mean softmax and argmax share of each class, and fragment / (fragment + blastomere) of both.
+
+    Takes (N, 3, H, W) logits or the seg head's (N, 3*r*r, h, w) before PixelShuffle (a mere rearrangement,
+    so the shares are the same). Elementwise over class planes: torch's softmax/argmax over a strided class
+    axis would cost as much as the decoder on the CPU. Ties go to the lower class, like argmax.
+    """
+    c0, c1, c2 = logits.reshape(logits.shape[0], NUM_CLASSES, -1).unbind(1)
+    top01 = torch.maximum(c0, c1)
+    top = torch.maximum(top01, c2)
+    e0, e1, e2 = (c0 - top).exp(), (c1 - top).exp(), (c2 - top).exp()
+    total = e0 + e1 + e2
+    soft = torch.stack([(e / total).mean(1) for e in (e0, e1, e2)], dim=1)
+    is2 = c2 > top01
+    is1 = (c1 > c0) & ~is2
+    hard1, hard2 = is1.to(logits.dtype).mean(1), is2.to(logits.dtype).mean(1)
+    hard = torch.stack([1 - hard1 - hard2, hard1, hard2], dim=1)
+    parts = []
+    for frac in (soft, hard):
+        share = frac[:, 2] / (frac[:, 1] + frac[:, 2]).clamp_min(1e-6)
+        parts += [frac, share.unsqueeze(1)]
+    return torch.cat(parts, dim=1)
 
 
 def parameters_with_prefix(model: nn.Module, prefixes: tuple[str, ...]) -> list[nn.Parameter]:

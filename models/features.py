@@ -18,14 +18,12 @@ from safetensors.torch import load_file, save_file
 from models.attnregdeeplab import AttnRegDeepLab
 from models.data import Sample, decode_grey_uint8, read_mask, resize_mask, to_tensor
 
-FROZEN_PREFIXES = ("encoder.", "aspp.", "decoder.")
-
 
 def frozen_fingerprint(model: AttnRegDeepLab) -> str:
     """sha256 of the frozen half's tensors: features are only reusable for these exact weights."""
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
-        if name.startswith(FROZEN_PREFIXES):
+        if name.startswith(model.frozen_prefixes):
             h.update(name.encode())
             h.update(t.detach().cpu().float().numpy().tobytes())
     h.update(str(model.cfg.input_size).encode())

@@ -59,6 +59,9 @@ class TrainConfig:
     num_workers: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     init_weights: str | None = None
+    # ModelConfig switches applied over the --init file's own architecture (e.g. {"area_input": True} for a
+    # stage 2 on plain stage-1 weights); tensors they reshape start fresh and must be trainable in this stage.
+    init_overrides: dict = field(default_factory=dict, hash=False)
     checkpoint: str | None = None  # resume file prefix; None = no checkpoints
     refine_seg: bool = True  # stage 2: train injection + seg head on cached decoder maps
     refine_seg_frames: int = 256  # cap on cached decoder maps (each is C x S/4 x S/4 float16)
@@ -114,15 +117,44 @@ def _seed_everything(seed: int) -> None:
 
 
 def build_model(cfg: TrainConfig, device: torch.device) -> tuple[AttnRegDeepLab, dict]:
-    """A fresh network, or the --init weights (whose own architecture wins over cfg.model)."""
-    if cfg.init_weights:
-        model, meta = load_model(cfg.init_weights, device)
+    """A fresh network, or the --init weights (whose own architecture wins over cfg.model, but for
+    cfg.init_overrides)."""
+    if not cfg.init_weights:
+        return AttnRegDeepLab(cfg.model).to(device), {}
+    model, meta = load_model(cfg.init_weights, device)
+    if not cfg.init_overrides:
         return model, meta
-    return AttnRegDeepLab(cfg.model).to(device), {}
+    try:
+        new_cfg = replace(model.cfg, **cfg.init_overrides)
+    except TypeError as exc:
+        raise TrainingError(f"unknown model setting in {sorted(cfg.init_overrides)}: {exc}") from None
+    if new_cfg == model.cfg:
+        return model, meta
+    rebuilt = AttnRegDeepLab(new_cfg).to(device)
+    old, new = model.state_dict(), rebuilt.state_dict()
+    kept = {k: v for k, v in old.items() if k in new and new[k].shape == v.shape}
+    fresh = sorted(set(new) - set(kept))
+    trainable = stage_trainable_prefixes(rebuilt, cfg.stage)
+    frozen_fresh = [k for k in fresh if not k.startswith(trainable)]
+    if frozen_fresh:
+        raise TrainingError(
+            f"{cfg.init_weights}: {cfg.init_overrides} would change tensors that stage {cfg.stage} keeps frozen, "
+            f"e.g. {frozen_fresh[0]}"
+        )
+    rebuilt.load_state_dict({**new, **kept})
+    return rebuilt.eval(), meta
 
 
-def set_trainable(model: nn.Module, stage: str) -> list[nn.Parameter]:
+def stage_trainable_prefixes(model: AttnRegDeepLab, stage: str) -> tuple[str, ...]:
+    """The stage's prefixes; stage 2 also leaves alone what this architecture puts in its frozen half."""
     prefixes = STAGE_TRAINABLE[stage]
+    if stage == "2":
+        prefixes = tuple(p for p in prefixes if p not in model.frozen_prefixes)
+    return prefixes
+
+
+def set_trainable(model: AttnRegDeepLab, stage: str) -> list[nn.Parameter]:
+    prefixes = stage_trainable_prefixes(model, stage)
     params = []
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith(prefixes))
@@ -625,4 +657,5 @@ class _Stage2Run:
 def describe(cfg: TrainConfig) -> dict:
     d = asdict(replace(cfg, model=cfg.model))
     d["model"] = cfg.model.to_dict()
+    d["init_overrides"] = dict(cfg.init_overrides)
     return d

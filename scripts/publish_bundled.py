@@ -36,8 +36,9 @@ def main() -> int:
     args = p.parse_args()
     test = json.loads(Path(args.eval).read_text())
     stage1_test = json.loads(Path(args.eval_stage1).read_text()) if args.eval_stage1 else None
-    if BUNDLED_WEIGHTS.exists() and not args.force:
-        old = read_metadata(BUNDLED_WEIGHTS).get("metrics", {}).get("held_out", {})
+    previous = read_metadata(BUNDLED_WEIGHTS) if BUNDLED_WEIGHTS.exists() else None
+    if previous is not None and not args.force:
+        old = previous.get("metrics", {}).get("held_out", {})
         if old.get("test_seed") == args.test_seed and score(test) <= score(old):
             print(f"not published: score {score(test):.4f} does not beat the bundled {score(old):.4f}")
             return 1
@@ -62,7 +63,15 @@ def main() -> int:
     meta["stage1_history"] = stage1_meta.get("history")
     meta["total_training_minutes"] = round((stage1_meta.get("train_seconds", 0) + meta.get("train_seconds", 0)) / 60, 1)
     meta["script_wall_minutes_last_run"] = args.minutes
-    meta["parent"] = None  # the first bundled version; later ones name their parent here
+    meta["parent"] = (  # the bundled version this one replaces (its metrics stay in the git history)
+        {
+            "version": previous.get("version"),
+            "sha256": previous.get("sha256"),
+            "held_out": previous.get("metrics", {}).get("held_out"),
+        }
+        if previous is not None
+        else None
+    )
     meta.pop("sha256", None)
     save_model(BUNDLED_WEIGHTS, model, meta, fp16=True)
     size_mb = BUNDLED_WEIGHTS.stat().st_size / 1e6

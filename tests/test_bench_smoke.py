@@ -10,6 +10,7 @@ def test_inference_bench_quick():
     assert result["ms_per_frame_attnregdeeplab"] > 0 and result["ms_per_frame_deeplabv3plus"] > 0
     assert result["ratio"] > 0
     assert result["params_attnregdeeplab"] > result["params_deeplabv3plus"]
+    assert main(["--quick", "--area-input"])["area_input"] is True
 
 
 def test_ablation_quick(tmp_path):

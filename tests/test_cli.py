@@ -62,7 +62,8 @@ def test_train_then_evaluate_round_trip(tiny_dataset, tmp_path, capsys):
     w1 = tmp_path / "s1.safetensors"
     w2 = tmp_path / "s2.safetensors"
     common = ["--epochs", "1", "--batch-size", "4", "--device", "cpu", "--input-size", "64", "--width", "16"]
-    assert main(["train", str(w1), "--data", str(tiny_dataset), "--stage", "1", *common]) == 0
+    stage1 = ["train", str(w1), "--data", str(tiny_dataset), "--stage", "1", "--skip-strides", "4", "8"]
+    assert main([*stage1, *common]) == 0
     assert (
         main(
             [
@@ -80,6 +81,7 @@ def test_train_then_evaluate_round_trip(tiny_dataset, tmp_path, capsys):
                 "cpu",
                 "--views",
                 "1",
+                "--area-input",
             ]
         )
         == 0
@@ -88,6 +90,7 @@ def test_train_then_evaluate_round_trip(tiny_dataset, tmp_path, capsys):
     assert meta["stage"] == "2" and meta["parent"]["sha256"]
     assert meta["command"].startswith("embryograde train")
     assert meta["config"]["input_size"] == 64
+    assert meta["config"]["skip_strides"] == [4, 8] and meta["config"]["area_input"] is True
     report = tmp_path / "eval.json"
     capsys.readouterr()
     assert (

@@ -88,3 +88,29 @@ def test_argmax3_matches_torch_argmax_including_ties():
     logits[1, :5] = logits[0, :5]  # ties resolve to the lower class, like argmax
     logits[2, 5:10] = torch.maximum(logits[0, 5:10], logits[1, 5:10])
     assert torch.equal(argmax3(logits), logits.argmax(0).to(torch.uint8))
+
+
+def test_area_input_feeds_the_seg_heads_own_area_estimate(tiny_model_config):
+    from dataclasses import replace
+
+    from models.attnregdeeplab import AREA_FEATURES, AREA_SCALE, area_features
+
+    torch.manual_seed(0)
+    plain = AttnRegDeepLab(tiny_model_config).eval()
+    model = AttnRegDeepLab(replace(tiny_model_config, area_input=True)).eval()
+    assert model.pooled_channels == plain.pooled_channels + AREA_FEATURES
+    assert "seg_head." in model.frozen_prefixes and "seg_head." not in plain.frozen_prefixes
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        dec, pooled, _ = model.frozen_features(x)
+        out = model(x)  # injection is identity at init, so the area features describe these very masks
+    area = pooled[:, -AREA_FEATURES:] / AREA_SCALE
+    assert torch.allclose(area, area_features(out.seg_logits), atol=1e-5)
+    hard = area[:, 4:7]
+    mask = out.seg_logits.argmax(1)
+    for c in range(3):
+        assert torch.allclose(hard[:, c], (mask == c).float().mean((1, 2)))
+    share = (mask == 2).sum((1, 2)).float() / ((mask > 0).sum((1, 2)).float().clamp_min(1))
+    assert torch.allclose(area[:, 7], share, atol=1e-5)
+    assert out.fraction.shape == (2,)
+    assert not ModelConfig().area_input  # the default keeps older weight files loadable

@@ -126,3 +126,38 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             select_device("cuda")
+
+
+def test_stage2_area_input_over_plain_stage1_weights(tiny_weak_dataset, stage1_weights):
+    """init_overrides widens the regression head's input; the seg head joins the frozen half."""
+    from models.attnregdeeplab import AREA_FEATURES
+
+    before, _ = load_model(stage1_weights)
+    result = train(
+        TrainConfig(
+            stage="2",
+            epochs=2,
+            batch_size=4,
+            device="cpu",
+            init_weights=str(stage1_weights),
+            init_overrides={"area_input": True},
+            seed=1,
+            stage2_views=1,
+        ),
+        samples_from_layout(tiny_weak_dataset),
+    )
+    model = result.model
+    assert model.cfg.area_input
+    assert model.reg_head.mlp[0].in_features == before.pooled_channels + AREA_FEATURES
+    after = model.state_dict()
+    for key, value in before.state_dict().items():
+        if key.startswith(("encoder.", "aspp.", "decoder.", "seg_head.")):
+            assert torch.equal(value, after[key]), key
+
+
+def test_init_overrides_that_touch_frozen_tensors_are_refused(tiny_weak_dataset, stage1_weights):
+    cfg = TrainConfig(
+        stage="2", device="cpu", init_weights=str(stage1_weights), init_overrides={"skip_strides": (4, 8)}
+    )
+    with pytest.raises(TrainingError, match="keeps frozen"):
+        train(cfg, samples_from_layout(tiny_weak_dataset))

@@ -105,6 +105,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         attention_gates=not args.no_attention,
         regression_head=not args.no_regression,
         feature_injection=not args.no_injection,
+        area_input=args.area_input,
+        skip_strides=tuple(args.skip_strides),
     )
     cfg = TrainConfig(
         stage=args.stage,
@@ -117,6 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         model=model_cfg,
         init_weights=args.init,
+        init_overrides={"area_input": True} if args.area_input and args.init else {},
         checkpoint=str(out.with_suffix("")) if args.resume else None,
         max_minutes=args.max_minutes,
         num_workers=args.workers,
@@ -444,6 +447,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-attention", action="store_true", help="ablation: plain skip connections")
     t.add_argument("--no-regression", action="store_true", help="ablation: no regression head")
     t.add_argument("--no-injection", action="store_true", help="ablation: no feature injection")
+    t.add_argument(
+        "--skip-strides", type=int, nargs="+", choices=[4, 8], default=[4], help="gated skips (4 8 adds a second)"
+    )
+    t.add_argument(
+        "--area-input",
+        action="store_true",
+        help="regression head also reads the seg head's area estimate (with --init: applied over its network)",
+    )
     t.add_argument("--resume", action="store_true", help="checkpoint every epoch and resume from OUT.ckpt.*")
     t.add_argument("--max-minutes", type=float, help="stop after this much wall time (best epoch kept)")
     t.add_argument("--workers", type=int, default=0, help="data loader processes")
