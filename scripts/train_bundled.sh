@@ -17,8 +17,7 @@ start=$(date +%s)
 [ -f "$WORK/stage1.safetensors" ] || $PY main.py train "$WORK/stage1.safetensors" --data "$WORK/train" --stage 1 --epochs 30 --crop 160 \
     --batch-size 8 --lr 2e-3 --val-fraction 0.125 --patience 6 --max-minutes "$STAGE1_MINUTES" --resume --fp32
 $PY main.py train "$WORK/stage2.safetensors" --data "$WORK/train" --stage 2 --init "$WORK/stage1.safetensors" \
-    --area-input --epochs 12 --batch-size 32 --lr 2e-3 --val-fraction 0.125 --patience 4 --views 4 --fp32 \
-    --cache-dir "$WORK/stage2_cache"
+    --epochs 8 --batch-size 32 --lr 2e-3 --val-fraction 0.125 --patience 4 --views 4 --fp32
 $PY main.py evaluate --weights "$WORK/stage1.safetensors" --data "$WORK/test" --json "$WORK/eval_stage1.json" >/dev/null
 $PY main.py evaluate --weights "$WORK/stage2.safetensors" --data "$WORK/test" --json "$WORK/eval_stage2.json" >/dev/null
 end=$(date +%s)
