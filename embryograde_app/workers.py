@@ -224,33 +224,37 @@ class TaskWorker(QObject):
         self.finished.emit(result)
 
 
-class TaskRunner(QObject):
-    """One background task at a time on its own QThread (import, grade all, export, retrain)."""
+class _WorkerThread(QObject):
+    """One worker at a time on its own QThread: start, busy, cancel, wait, and cleanup when it ends.
 
-    progress = Signal(int, int)
-    finished = Signal(object)
-    failed = Signal(str)
+    Subclasses say which worker to make and which of its signals end the run; the runner re-emits every
+    ending signal after stopping the thread, so listeners may start the next run from their slot.
+    """
+
+    ending_signals: tuple[str, ...] = ("finished", "failed")
+    forwarded_signals: tuple[str, ...] = ("progress",)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.thread: QThread | None = None
-        self.worker: TaskWorker | None = None
+        self.worker: QObject | None = None
 
     @property
     def busy(self) -> bool:
         return self.thread is not None and self.thread.isRunning()
 
-    def start(self, spec: TaskSpec) -> bool:
+    def _launch(self, worker: QObject, name: str) -> bool:
         if self.busy:
             return False
         self.thread = QThread()
-        self.thread.setObjectName(f"task:{spec.name}")
-        self.worker = TaskWorker(spec)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        self.worker.progress.connect(self.progress)
-        self.worker.finished.connect(self._done)
-        self.worker.failed.connect(self._failed)
+        self.thread.setObjectName(name)
+        self.worker = worker
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        for signal in self.forwarded_signals:
+            getattr(worker, signal).connect(getattr(self, signal))
+        for signal in self.ending_signals:  # bound methods: queued onto this object's thread
+            getattr(worker, signal).connect(getattr(self, f"_on_{signal}"))
         self.thread.start()
         return True
 
@@ -263,19 +267,32 @@ class TaskRunner(QObject):
             self.thread.quit()
             self.thread.wait(timeout_ms)
 
-    def _stop_thread(self) -> None:
+    def _end(self, signal: str, *args) -> None:
         self.thread.quit()
         self.thread.wait()
         self.thread = None
         self.worker = None
+        getattr(self, signal).emit(*args)
 
-    def _done(self, result) -> None:
-        self._stop_thread()
-        self.finished.emit(result)
+    def _on_finished(self, result) -> None:
+        self._end("finished", result)
 
-    def _failed(self, message: str) -> None:
-        self._stop_thread()
-        self.failed.emit(message)
+    def _on_failed(self, message: str) -> None:
+        self._end("failed", message)
+
+    def _on_cancelled(self) -> None:
+        self._end("cancelled")
+
+
+class TaskRunner(_WorkerThread):
+    """One background task at a time on its own QThread (import, grade all, export, publish, rollback)."""
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def start(self, spec: TaskSpec) -> bool:
+        return self._launch(TaskWorker(spec), f"task:{spec.name}")
 
 
 class RetrainWorker(QObject):
@@ -329,7 +346,7 @@ class RetrainWorker(QObject):
         self.finished.emit(candidate)
 
 
-class RetrainRunner(QObject):
+class RetrainRunner(_WorkerThread):
     """One retraining run at a time on its own QThread; forwards the worker's signals."""
 
     device_chosen = Signal(str)
@@ -338,57 +355,13 @@ class RetrainRunner(QObject):
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.thread: QThread | None = None
-        self.worker: RetrainWorker | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+    ending_signals = ("finished", "failed", "cancelled")
+    forwarded_signals = ("device_chosen", "progress", "epoch_finished")
 
     def start(self, settings) -> bool:
-        if self.busy:
-            return False
-        self.thread = QThread()
-        self.thread.setObjectName("retrain_thread")
-        self.worker = RetrainWorker(settings)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        for name in ("device_chosen", "progress", "epoch_finished"):
-            getattr(self.worker, name).connect(getattr(self, name))
-        self.worker.finished.connect(self._finished)  # bound methods: queued onto this object's thread
-        self.worker.failed.connect(self._failed)
-        self.worker.cancelled.connect(self._cancelled)
-        self.thread.start()
-        return True
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
+        return self._launch(RetrainWorker(settings), "retrain_thread")
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel and wait (window closing): the run stops at its next batch and leaves no candidate."""
         self.cancel()
-        if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(timeout_ms)
-
-    def _stop_thread(self) -> None:
-        self.thread.quit()
-        self.thread.wait()
-        self.thread = None
-        self.worker = None
-
-    def _finished(self, candidate) -> None:
-        self._stop_thread()
-        self.finished.emit(candidate)
-
-    def _failed(self, message: str) -> None:
-        self._stop_thread()
-        self.failed.emit(message)
-
-    def _cancelled(self) -> None:
-        self._stop_thread()
-        self.cancelled.emit()
+        self.wait(timeout_ms)

@@ -52,3 +52,23 @@ def tiny_weights(tmp_path_factory, tiny_model_config) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
     save_model(path, AttnRegDeepLab(tiny_model_config).eval(), {"version": "tiny-test"})
     return path
+
+
+@pytest.fixture
+def labelled_project(tmp_path, tiny_weak_dataset, tiny_weights) -> Path:
+    """6 embryos x 4 frames, half with imported masks, half with range labels only; the tiny model active."""
+    from embryograde_app.core.grading import ensure_active_model
+    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.store import ProjectStore
+
+    root = tmp_path / "proj"
+    import_into_project(root, [tiny_weak_dataset])
+    with ProjectStore(root) as store:
+        ensure_active_model(store, tiny_weights)
+    return root
+
+
+@pytest.fixture
+def project(labelled_project) -> Path:
+    """The labelled project under its short name (test modules with a project of their own override it)."""
+    return labelled_project

@@ -6,17 +6,7 @@ import pytest
 
 from embryograde_app.core.cli import main
 from embryograde_app.core.grading import ensure_active_model
-from embryograde_app.core.importers import import_into_project
 from embryograde_app.core.store import ProjectStore
-
-
-@pytest.fixture
-def project(tmp_path, tiny_weak_dataset, tiny_weights):
-    root = tmp_path / "proj"
-    import_into_project(root, [tiny_weak_dataset])
-    with ProjectStore(root) as store:
-        ensure_active_model(store, tiny_weights)
-    return root
 
 
 def _train(project, *extra: str) -> int:

@@ -16,16 +16,6 @@ from models.training import TrainingCancelled, TrainingError
 from models.weights import read_metadata, sha256_of
 
 
-@pytest.fixture
-def project(tmp_path, tiny_weak_dataset, tiny_weights):
-    """6 embryos x 4 frames, half with imported masks, half with range labels only; tiny model active."""
-    root = tmp_path / "proj"
-    import_into_project(root, [tiny_weak_dataset])
-    with ProjectStore(root) as store:
-        ensure_active_model(store, tiny_weights)
-    return root
-
-
 def _settings(project, **kw) -> rt.RetrainSettings:
     base = {"project": str(project), "epochs": 1, "batch_size": 4, "device": "cpu", "views": 1, "val_fraction": 0.34}
     base.update(kw)

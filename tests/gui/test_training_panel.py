@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QProgressBar, QPushButton, QTableWidget
 
-from embryograde_app.core.grading import ensure_active_model
-from embryograde_app.core.importers import import_into_project
 from embryograde_app.core.retraining import CANDIDATES_DIR
 from embryograde_app.core.store import ProjectStore
 
 FAST = {"epochs": 3, "views": 1, "device": "cpu", "batch_size": 4, "val_fraction": 0.34}
 
 
-@pytest.fixture
-def project(tmp_path, tiny_weak_dataset, tiny_weights):
-    root = tmp_path / "proj"
-    import_into_project(root, [tiny_weak_dataset])
-    with ProjectStore(root) as store:
-        ensure_active_model(store, tiny_weights)
-    return root
 
 
 def _active(project) -> str:
