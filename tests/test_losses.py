@@ -47,3 +47,22 @@ def test_segmentation_loss_ignores_unlabelled_pixels_and_keeps_gradients():
     loss.backward()
     assert loss.item() == 0.0
     assert logits.grad is not None and float(logits.grad.abs().sum()) == 0.0
+
+
+def test_soft_dice_matches_the_one_hot_definition_with_ignored_pixels():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 3, 20, 24, requires_grad=True)
+    target = torch.randint(0, 3, (3, 20, 24))
+    target[0, :5] = IGNORE_INDEX
+    valid = (target != IGNORE_INDEX).unsqueeze(1).float()
+    probs = logits.softmax(1) * valid
+    onehot = F.one_hot(target.clamp(0, 2) * (target != IGNORE_INDEX), 3).permute(0, 3, 1, 2).float() * valid
+    dice = (2 * (probs * onehot).sum((0, 2, 3)) + 1) / (probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1)
+    reference = 1 - dice[[1, 2]].mean()
+    loss = soft_dice_loss(logits, target)
+    assert torch.allclose(loss, reference, atol=1e-6)
+    (g_ref,) = torch.autograd.grad(reference, logits)
+    (g,) = torch.autograd.grad(soft_dice_loss(logits, target), logits)
+    assert torch.allclose(g, g_ref, atol=1e-7)
