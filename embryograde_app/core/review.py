@@ -48,18 +48,13 @@ def review_states(
     """Review status and model disagreement of each frame (bulk queries: fine for whole time-lapses)."""
     reviews = store.reviews(frame_ids)
     active = store.active_model()
-    predictions: dict[int, tuple[float, float]] = {}
-    if active is not None:
-        rows = store.conn.execute(
-            "SELECT frame_id, regression_pct, area_pct FROM predictions WHERE model_version = ?", (active["version"],)
-        )
-        predictions = {int(fid): (reg, area) for fid, reg, area in rows}
+    predictions = store.predictions_of(active["version"], frame_ids) if active is not None else {}
     states = {}
     for fid in frame_ids:
         row = reviews.get(fid)
         reviewed = row is not None and row["status"] == "reviewed"
-        reg_area = predictions.get(fid)
-        disagree = reg_area is not None and abs(reg_area[0] - reg_area[1]) > margin
+        pred = predictions.get(fid)
+        disagree = pred is not None and abs(pred["regression_pct"] - pred["area_pct"]) > margin
         states[fid] = ReviewState(
             reviewed, row["reviewer"] if row else None, row["reviewed_at"] if row else None, disagree
         )

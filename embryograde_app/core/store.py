@@ -514,11 +514,19 @@ class ProjectStore:
 
     def reviews(self, frame_ids: list[int]) -> dict[int, sqlite3.Row]:
         """frame id -> review row, for the frames that have one."""
+        return self.rows_by_frame("SELECT * FROM reviews WHERE frame_id IN ({ids})", frame_ids)
+
+    def predictions_of(self, model_version: str, frame_ids: list[int]) -> dict[int, sqlite3.Row]:
+        """frame id -> that model version's prediction, for the frames it graded."""
+        sql = "SELECT * FROM predictions WHERE model_version = ? AND frame_id IN ({ids})"
+        return self.rows_by_frame(sql, frame_ids, model_version)
+
+    def rows_by_frame(self, sql: str, frame_ids: list[int], *params) -> dict[int, sqlite3.Row]:
+        """Rows of `sql` (with `{ids}` for the frame ids) keyed by frame_id; only the frames asked for are read."""
         found: dict[int, sqlite3.Row] = {}
         for start in range(0, len(frame_ids), 500):  # SQLite caps the number of bound parameters
-            chunk = frame_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(f"SELECT * FROM reviews WHERE frame_id IN ({marks})", chunk):
+            chunk = list(frame_ids[start : start + 500])
+            for row in self.conn.execute(sql.format(ids=",".join("?" * len(chunk))), (*params, *chunk)):
                 found[int(row["frame_id"])] = row
         return found
 

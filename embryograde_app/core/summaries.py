@@ -41,13 +41,9 @@ def frame_series(store: ProjectStore, frame_ids: list[int]) -> tuple[list[float 
     active = store.active_model()
     if active is None or not frame_ids:
         return [None] * len(frame_ids), [None] * len(frame_ids)
-    found = {
-        fid: (reg, area)
-        for fid, reg, area in store.conn.execute(
-            "SELECT frame_id, regression_pct, area_pct FROM predictions WHERE model_version = ?", (active["version"],)
-        )
-    }
-    return [found.get(f, (None, None))[0] for f in frame_ids], [found.get(f, (None, None))[1] for f in frame_ids]
+    found = store.predictions_of(active["version"], frame_ids)
+    rows = [found.get(f) for f in frame_ids]
+    return [r["regression_pct"] if r else None for r in rows], [r["area_pct"] if r else None for r in rows]
 
 
 def label_marks(store: ProjectStore, frame_ids: list[int], numbers: list[int]) -> list[tuple[int, float, float]]:

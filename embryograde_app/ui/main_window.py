@@ -166,7 +166,6 @@ class MainWindow(QMainWindow):
 
     def _build_correction_widgets(self) -> None:
         """Drawing surface on the mask view, its controller and panels (editing needs a project)."""
-        from embryograde_app.core.review import quick_ranges
         from embryograde_app.ui.correction_controller import CorrectionController
         from embryograde_app.ui.correction_panel import CorrectionPanel
         from embryograde_app.ui.mask_editor import EditorItem, Tool
@@ -186,7 +185,7 @@ class MainWindow(QMainWindow):
             ),
             lambda: self.collection.embryos if self.collection else [],
         )
-        self.review_panel.set_scheme_buttons(quick_ranges(self.scheme))
+        self.review_panel.set_scheme(self.scheme)
         self.review_panel.labelsChanged.connect(self._update_timecourse)
         self.review_panel.jumpRequested.connect(self._jump_to)
 
@@ -248,10 +247,10 @@ class MainWindow(QMainWindow):
         except (NoFramesError, OSError, ValueError) as exc:
             QMessageBox.warning(self, "Cannot open", str(exc))
             return False
+        self.corrections.set_store(collection.store)  # last save retries go to the old store, still open
         if self.collection is not None and self.collection.store is not None:
             self.collection.store.close()
         self.collection = collection
-        self.corrections.set_store(collection.store)
         self.correction_panel.set_enabled_for_editing(collection.store is not None)
         self.predictions.clear()
         active = self.training_panel.set_project(collection.root if collection.store is not None else None)
@@ -403,7 +402,7 @@ class MainWindow(QMainWindow):
         self.views.show_mask(mask)
         pred = self.predictions.get(self._key(entry, self.frame_slider.value()))
         self._show_readouts(pred, mask, entry.label(self.frame_slider.value()))
-        self.review_panel.show_frame(frag_pct(mask))
+        self.review_panel.show_mask_pct(frag_pct(mask))  # no store queries per mouse move
 
     def _jump_to(self, row: int, index: int) -> None:
         if row != self.embryo_list.currentRow():

@@ -134,13 +134,12 @@ class LabelReviewPanel(QWidget):
     # ------------------------------------------------------------------------------------ state
     def show_frame(self, mask_pct: float | None) -> None:
         """Refresh from the store for the frame on screen (called on each frame switch)."""
-        self._mask_pct = mask_pct
+        self.show_mask_pct(mask_pct)
         ctx = self._context()
         editable = ctx.store is not None and ctx.entry is not None
         widgets = (self.range_apply_button, self.range_lo_spin, self.range_hi_spin, self.review_check, self.span_check)
         for w in (*widgets, self.next_review_button, self.review_filter_combo, *self.quick_buttons):
             w.setEnabled(editable)
-        self.mask_pct_label.setText("—" if mask_pct is None else f"{mask_pct:.2f} %")
         if not editable:
             self.review_info_label.setText("open a project to label and review")
             return
@@ -160,6 +159,11 @@ class LabelReviewPanel(QWidget):
         self.review_check.setChecked(state.reviewed)
         flag = "; regression and area disagree" if state.disagreement else ""
         self.review_info_label.setText(state.describe() + flag)
+
+    def show_mask_pct(self, mask_pct: float | None) -> None:
+        """Only the mask's exact %: while a stroke is drawn, nothing else on the panel changes."""
+        self._mask_pct = mask_pct
+        self.mask_pct_label.setText("—" if mask_pct is None else f"{mask_pct:.2f} %")
 
     def _target_frame_ids(self, ctx: FrameContext) -> list[int]:
         entry = ctx.entry
