@@ -187,6 +187,7 @@ class InferenceService(QObject):
         if not self.thread.wait(timeout_ms):
             # A model load cannot be interrupted: keep the thread alive (destroying a running QThread aborts
             # the process); it ends on its own once the load returns and sees the stop flag.
+            _FINISHING[:] = [(t, w) for t, w in _FINISHING if t.isRunning()]  # drop those that have ended
             _FINISHING.append((self.thread, self.worker))
 
 

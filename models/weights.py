@@ -38,10 +38,19 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_replace(tmp: str, final: Path) -> None:
+def _plain_file_mode() -> int:
+    """What open() would give (0o666 minus the umask). Read once at import: os.umask can only be read by
+    setting it, and doing that per save would race with files other threads create meanwhile."""
     mask = os.umask(0)
     os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0o600
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _plain_file_mode()
+
+
+def _atomic_replace(tmp: str, final: Path) -> None:
+    os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0o600
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)
