@@ -18,11 +18,12 @@ from pathlib import Path
 
 import torch
 
+from bench.bench_inference import bundled_config
 from bench.timing import interleaved_medians
 from embryograde_app.core.evaluate import evaluate_predictor
 from embryograde_app.core.synthetic import generate_dataset
 from embryograde_app.core.training_data import samples_from_layout
-from models import AttnRegDeepLab, ModelConfig
+from models import AttnRegDeepLab
 from models.attnregdeeplab import count_parameters
 from models.predictor import Predictor
 from models.training import TrainConfig, train
@@ -50,9 +51,17 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     quick = args.quick
     size = 64 if quick else 256
-    base = ModelConfig(input_size=size)
+    base = replace(bundled_config(), input_size=size, area_input=False)  # "ours" is the shipped architecture
     if quick:
-        base = replace(base, aspp_channels=16, decoder_channels=16, skip_channels=8, embedding_dim=16)
+        base = replace(
+            base,
+            aspp_channels=16,
+            decoder_channels=16,
+            skip_channels=8,
+            embedding_dim=16,
+            fine_channels=8,
+            fine_skip_channels=4,
+        )
     work = Path(tempfile.mkdtemp(prefix="ablation-"))
     n_emb, n_frames = (6, 2) if quick else (args.embryos, args.frames)
     generate_dataset(work / "train", n_emb, n_frames, size=size, seed=TRAIN_SEED)
@@ -78,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     models: dict[str, AttnRegDeepLab] = {}
     crop = None if quick else 192
-    models["plain"] = stage(replace(base, attention_gates=False, regression_head=False), "1", crop=crop)
+    plain = replace(base, skip_strides=(4,), attention_gates=False, regression_head=False)  # classic DeepLabV3+
+    models["plain"] = stage(plain, "1", crop=crop)
     full_stage1 = stage(base, "1", crop=crop)
     gates = AttnRegDeepLab(replace(base, regression_head=False))
     gates.load_state_dict(

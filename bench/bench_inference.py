@@ -1,19 +1,25 @@
 """Benchmark: AttnRegDeepLab inference cost against a plain DeepLabV3+ with the same encoder (DESIGN 8).
 
 Budget: <= 1.15x. Both networks run in the same process, interleaved, on the same input, on the CPU.
-Run: python -m bench.bench_inference [--quick] [--size 256] [--batch 1] [--repeats 20] [--area-input]
+The full model takes the bundled weights' architecture (resources/) unless --skip-strides/--area-input say
+otherwise; the baseline is the classic DeepLabV3+ layout: one stride-4 skip, no gates, no regression head.
+Both run in channels-last memory format, as the predictor runs them.
+Run: python -m bench.bench_inference [--quick] [--size 256] [--batch 1] [--repeats 20] [--skip-strides 2 4]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import torch
 
 from bench.timing import interleaved_medians
+from embryograde_app.paths import BUNDLED_WEIGHTS
 from models import AttnRegDeepLab, ModelConfig
 from models.attnregdeeplab import count_parameters
+from models.weights import WeightsError, model_config_of
 
 BUDGET = 1.15
 
@@ -25,17 +31,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--area-input", action="store_true", help="full model with the regression head's area input")
+    parser.add_argument("--skip-strides", type=int, nargs="+", help="full model's gated skips (default: as bundled)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     args = parser.parse_args(argv)
     size, repeats = (64, 3) if args.quick else (args.size, args.repeats)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    full = AttnRegDeepLab(ModelConfig(input_size=size, area_input=args.area_input)).eval()
-    plain = AttnRegDeepLab(ModelConfig(input_size=size, attention_gates=False, regression_head=False)).eval()
+    full_cfg = replace(bundled_config(), input_size=size, area_input=args.area_input)
+    if args.skip_strides:
+        full_cfg = replace(full_cfg, skip_strides=tuple(args.skip_strides))
+    full = AttnRegDeepLab(full_cfg).eval()
+    plain_cfg = replace(full_cfg, skip_strides=(4,), attention_gates=False, regression_head=False, area_input=False)
+    plain = AttnRegDeepLab(plain_cfg).eval()
     x = torch.randn(args.batch, 1, size, size)
 
     def run(model):
+        model = model.to(memory_format=torch.channels_last)  # as models.predictor runs them
+
         def call():
             with torch.inference_mode():
                 model(x)
@@ -48,6 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
         "size": size,
         "batch": args.batch,
         "area_input": args.area_input,
+        "skip_strides": list(full_cfg.skip_strides),
         "threads": torch.get_num_threads(),
         "ms_per_frame_attnregdeeplab": round(1000 * medians["attnregdeeplab"] / args.batch, 2),
         "ms_per_frame_deeplabv3plus": round(1000 * medians["deeplabv3plus"] / args.batch, 2),
@@ -59,6 +73,14 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(json.dumps(result, indent=2))
     return result
+
+
+def bundled_config() -> ModelConfig:
+    """The architecture of the shipped weights, so benches measure what users run."""
+    try:
+        return model_config_of(BUNDLED_WEIGHTS)
+    except WeightsError:
+        return ModelConfig()
 
 
 if __name__ == "__main__":

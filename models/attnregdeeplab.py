@@ -23,11 +23,13 @@ NUM_CLASSES = 3
 AREA_FEATURES = 8  # soft and hard fractions of the 3 classes, and the fragment share of each
 AREA_SCALE = 10.0  # pooled features vary by ~0.1; scaled up, the area estimate is not drowned among ~1,000 inputs
 PARAM_PREFIXES = ("encoder.", "aspp.", "decoder.", "seg_head.", "reg_head.", "injection.")
+# Channels of the encoder outputs at strides 2 (stem, before max-pooling), 4, 8, 16 and 16 (dilated).
 _ENCODER_CHANNELS = {
-    "resnet18": (64, 128, 256, 512),
-    "resnet34": (64, 128, 256, 512),
-    "resnet50": (256, 512, 1024, 2048),
+    "resnet18": (64, 64, 128, 256, 512),
+    "resnet34": (64, 64, 128, 256, 512),
+    "resnet50": (64, 256, 512, 1024, 2048),
 }
+_STRIDE_TO_LEVEL = {2: 0, 4: 1, 8: 2}
 
 
 @dataclass(frozen=True)
@@ -38,15 +40,20 @@ class ModelConfig:
     aspp_channels: int = 128
     decoder_channels: int = 128
     skip_channels: int = 48
-    skip_strides: tuple[int, ...] = (4,)  # stride-4 skip always; add 8 for a second gated skip
+    # Gated skips: stride 4 always; 2 adds a light full-detail stage from the stem (fragments are a few px),
+    # 8 a second semantic one.
+    skip_strides: tuple[int, ...] = (4,)
+    fine_channels: int = 24  # width of the stride-2 stage (kept narrow: it runs on 4x the pixels)
+    fine_skip_channels: int = 12
     attention_gates: bool = True
     regression_head: bool = True
     feature_injection: bool = True
     embedding_dim: int = 128
     atrous_rates: tuple[int, ...] = (6, 12, 18)
     input_size: int = 256
-    # "shuffle": the seg head predicts a 4x4 sub-pixel block per decoder cell (PixelShuffle), so masks keep
-    # detail finer than the stride-4 decoder; "bilinear": the classic DeepLabV3+ upsampling of coarse logits.
+    # "shuffle": the seg head predicts an r x r sub-pixel block per decoder cell (PixelShuffle, r = the finest
+    # skip's stride), so masks keep detail finer than the decoder map; "bilinear": the classic DeepLabV3+
+    # upsampling of coarse logits.
     seg_upsample: str = "shuffle"
     # The regression head also reads the seg head's own area estimate of the un-injected decoder map (soft and
     # hard class fractions, fragment share): the fraction is a ratio of pixel counts, which average-pooled
@@ -77,7 +84,10 @@ class ModelOutput(NamedTuple):
 
 
 class Encoder(nn.Module):
-    """torchvision ResNet, no download, 1-channel stem, output stride 16 (dilated last stage)."""
+    """torchvision ResNet, no download, 1-channel stem, output stride 16 (dilated last stage).
+
+    Returns the maps at strides 2 (the stem before max-pooling), 4, 8, 16, 16.
+    """
 
     def __init__(self, name: str):
         super().__init__()
@@ -91,11 +101,12 @@ class Encoder(nn.Module):
         self.channels = _ENCODER_CHANNELS[name]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        c1 = self.layer1(self.stem(x))  # stride 4
+        s2 = self.stem[:3](x)  # conv, BN, ReLU: stride 2
+        c1 = self.layer1(self.stem[3](s2))  # max-pool, layer 1: stride 4
         c2 = self.layer2(c1)  # stride 8
         c3 = self.layer3(c2)  # stride 16
         c4 = self.layer4(c3)  # stride 16 (dilated)
-        return [c1, c2, c3, c4]
+        return [s2, c1, c2, c3, c4]
 
 
 def _dilate_last_stage(stage: nn.Sequential, dilation: int = 2) -> None:
@@ -130,38 +141,48 @@ class AttentionGate(nn.Module):
 
 
 class GatedDecoder(nn.Module):
-    """DeepLabV3+ decoder; every skip connection passes through an Attention Gate (when enabled)."""
+    """DeepLabV3+ decoder; every skip connection passes through an Attention Gate (when enabled).
+
+    Skips are fused coarse to fine. The stride-2 stage is narrow: the wide decoder map is reduced by a 1x1
+    convolution before it is upsampled, so the stage adds a few % of the network's cost.
+    """
 
     def __init__(self, cfg: ModelConfig, enc_channels: tuple[int, ...]):
         super().__init__()
-        stride_to_level = {4: 0, 8: 1}
-        self.levels = sorted((stride_to_level[s] for s in set(cfg.skip_strides) | {4}), reverse=True)
+        unknown = set(cfg.skip_strides) - set(_STRIDE_TO_LEVEL)
+        if unknown:
+            raise ValueError(f"skip strides must be among {sorted(_STRIDE_TO_LEVEL)}, not {sorted(unknown)}")
+        self.strides = sorted(set(cfg.skip_strides) | {4}, reverse=True)
         self.projections = nn.ModuleList()
         self.gates = nn.ModuleList()
+        self.reduce = nn.ModuleList()
         self.fuse = nn.ModuleList()
         channels = cfg.aspp_channels
-        for level in self.levels:
-            cin = enc_channels[level]
-            self.projections.append(conv_bn_relu(cin, cfg.skip_channels, 1))
-            gate = AttentionGate(cfg.skip_channels, channels, max(cfg.skip_channels // 2, 8))
+        for stride in self.strides:
+            fine = stride == 2
+            skip_ch = cfg.fine_skip_channels if fine else cfg.skip_channels
+            out_ch = cfg.fine_channels if fine else cfg.decoder_channels
+            in_ch = out_ch if fine else channels
+            self.projections.append(conv_bn_relu(enc_channels[_STRIDE_TO_LEVEL[stride]], skip_ch, 1))
+            gate = AttentionGate(skip_ch, channels, max(skip_ch // 2, 8))
             self.gates.append(gate if cfg.attention_gates else nn.Identity())
-            self.fuse.append(
-                nn.Sequential(
-                    conv_bn_relu(channels + cfg.skip_channels, cfg.decoder_channels),
-                    conv_bn_relu(cfg.decoder_channels, cfg.decoder_channels),
-                )
-            )
-            channels = cfg.decoder_channels
+            self.reduce.append(conv_bn_relu(channels, in_ch, 1) if fine else nn.Identity())
+            self.fuse.append(nn.Sequential(conv_bn_relu(in_ch + skip_ch, out_ch), conv_bn_relu(out_ch, out_ch)))
+            channels = out_ch
+        self.out_channels = channels
+        self.out_stride = self.strides[-1]
         self.use_gates = cfg.attention_gates
 
     def forward(self, feats: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         alphas = []
-        for level, proj, gate, fuse in zip(self.levels, self.projections, self.gates, self.fuse, strict=True):
-            skip = proj(feats[level])
+        for stride, proj, gate, reduce, fuse in zip(
+            self.strides, self.projections, self.gates, self.reduce, self.fuse, strict=True
+        ):
+            skip = proj(feats[_STRIDE_TO_LEVEL[stride]])
             if self.use_gates:
                 skip, alpha = gate(skip, x)
                 alphas.append(alpha)
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = F.interpolate(reduce(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = fuse(torch.cat([x, skip], dim=1))
         return x, alphas
 
@@ -208,20 +229,33 @@ class AttnRegDeepLab(nn.Module):
         self.cfg = cfg = cfg or ModelConfig()
         self.encoder = Encoder(cfg.encoder)
         enc = self.encoder.channels
-        self.aspp = ASPP(enc[3], list(cfg.atrous_rates), cfg.aspp_channels)
+        self.aspp = ASPP(enc[4], list(cfg.atrous_rates), cfg.aspp_channels)
         self.decoder = GatedDecoder(cfg, enc)
-        self.upscale = 4 if cfg.seg_upsample == "shuffle" else 1
         if cfg.seg_upsample not in ("shuffle", "bilinear"):
             raise ValueError(f"seg_upsample must be 'shuffle' or 'bilinear', not {cfg.seg_upsample!r}")
-        self.seg_head = nn.Conv2d(cfg.decoder_channels, NUM_CLASSES * self.upscale**2, 1)
-        self.pooled_channels = enc[1] + enc[2] + enc[3] + cfg.aspp_channels + cfg.decoder_channels
+        self.upscale = self.decoder.out_stride if cfg.seg_upsample == "shuffle" else 1
+        dec_channels = self.decoder.out_channels
+        self.seg_head = nn.Conv2d(dec_channels, NUM_CLASSES * self.upscale**2, 1)
+        self.pooled_channels = enc[2] + enc[3] + enc[4] + cfg.aspp_channels + dec_channels
         self.area_input = cfg.regression_head and cfg.area_input
         self.pooled_channels += AREA_FEATURES if self.area_input else 0
         self.reg_head = (
             MultiScaleRegressionHead(self.pooled_channels, cfg.embedding_dim) if cfg.regression_head else None
         )
         use_injection = cfg.regression_head and cfg.feature_injection
-        self.injection = FeatureInjection(cfg.embedding_dim, cfg.decoder_channels) if use_injection else None
+        self.injection = FeatureInjection(cfg.embedding_dim, dec_channels) if use_injection else None
+
+    @property
+    def attention_strides(self) -> list[int]:
+        """The stride of each gated skip, in the order of ModelOutput.attention (coarse to fine)."""
+        return list(self.decoder.strides) if self.cfg.attention_gates else []
+
+    @property
+    def display_attention(self) -> int | None:
+        """Index of the map shown to the user: the stride-4 gate, which reads the decoder's semantic context
+        (the stride-2 gate of the full-detail stage mostly follows edges)."""
+        strides = self.attention_strides
+        return strides.index(4) if 4 in strides else None
 
     @property
     def frozen_prefixes(self) -> tuple[str, ...]:
@@ -232,9 +266,9 @@ class AttnRegDeepLab(nn.Module):
     def frozen_features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Encoder + ASPP + decoder: (decoder map, pooled multi-scale vector, gate maps at feature size)."""
         feats = self.encoder(image)
-        x = self.aspp(feats[3])
+        x = self.aspp(feats[4])
         dec, alphas = self.decoder(feats, x)
-        pooled = MultiScaleRegressionHead.pool([feats[1], feats[2], feats[3], x, dec])
+        pooled = MultiScaleRegressionHead.pool([feats[2], feats[3], feats[4], x, dec])
         if self.area_input:
             area = area_features(self.seg_head(dec))  # the un-injected masks, before PixelShuffle
             pooled = torch.cat([pooled, AREA_SCALE * area], dim=1)

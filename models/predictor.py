@@ -30,7 +30,7 @@ def argmax3(logits: torch.Tensor) -> torch.Tensor:
 class Prediction:
     mask: np.ndarray  # (H, W) uint8 class ids 0/1/2 at the frame's own size
     fraction: float  # regression head's fragmentation fraction (0..1)
-    attention: np.ndarray  # (H, W) float32 in 0..1: the finest attention gate's map
+    attention: np.ndarray  # (H, W) float32 in 0..1: the stride-4 attention gate's map
 
     @property
     def regression_pct(self) -> float:
@@ -43,6 +43,9 @@ class Predictor:
     def __init__(self, model: AttnRegDeepLab, meta: dict | None = None, device: str | torch.device = "cpu"):
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
         self.model = model.to(self.device).eval()
+        if self.device.type in ("cpu", "cuda"):  # oneDNN/cuDNN run convolutions ~15 % faster in NHWC
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.attention_index = model.display_attention
         self.meta = meta or {}
         self.input_size = model.cfg.input_size
 
@@ -69,9 +72,12 @@ class Predictor:
         for i, (h, w) in enumerate(sizes):
             logits = F.interpolate(out.seg_logits[i : i + 1].float(), size=(h, w), mode="bilinear", align_corners=False)
             mask = argmax3(logits[0]).cpu().numpy()
-            if out.attention:
+            if self.attention_index is not None:
                 att = F.interpolate(
-                    out.attention[-1][i : i + 1].float(), size=(h, w), mode="bilinear", align_corners=False
+                    out.attention[self.attention_index][i : i + 1].float(),
+                    size=(h, w),
+                    mode="bilinear",
+                    align_corners=False,
                 )
                 attention = att[0, 0].clamp(0, 1).cpu().numpy()
             else:

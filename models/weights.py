@@ -104,6 +104,11 @@ def read_metadata(path: str | Path) -> dict:
         raise WeightsError(f"{side}: unreadable sidecar ({exc})") from exc
 
 
+def model_config_of(path: str | Path) -> ModelConfig:
+    """The architecture a weights file was trained with (from its sidecar), without loading tensors."""
+    return ModelConfig.from_dict(read_metadata(path).get("config", {}))
+
+
 def load_model(
     path: str | Path, device: str | torch.device = "cpu", verify: bool = True
 ) -> tuple[AttnRegDeepLab, dict]:
@@ -118,7 +123,7 @@ def load_model(
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types
         raise WeightsError(f"{path}: not a valid safetensors file ({exc})") from exc
-    model = AttnRegDeepLab(ModelConfig.from_dict(meta.get("config", {})))
+    model = AttnRegDeepLab(model_config_of(path))
     state = model.state_dict()
     missing = set(state) - set(tensors)
     if missing:

@@ -1,7 +1,8 @@
 """Copy a trained stage-2 model into resources/ as the bundled weights (fp16), if it beats the current one.
 
-"Beats" means a better held-out score (fragment Dice + grade accuracy - MAE/100) on the same test seed;
-every committed version stays in the history, so a weaker model is never committed over a stronger one.
+"Beats" means, on the same test seed, no worse on any of the issue's three targets (fragment Dice, MAE,
+grade accuracy) and better on at least one. A weighted sum once let a model that lost Dice and MAE through
+on grade accuracy alone. Every committed version stays in the history, so a weaker one is never committed.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from embryograde_app.paths import BUNDLED_WEIGHTS  # noqa: E402
 from models.weights import load_model, read_metadata, save_model  # noqa: E402
 
+TARGETS = {"dice_fragment": 1, "grade_accuracy": 1, "mae_pct": -1}  # +1: higher is better
 
-def score(metrics: dict) -> float:
-    return (
-        (metrics.get("dice_fragment") or 0)
-        + (metrics.get("grade_accuracy") or 0)
-        - (metrics.get("mae_pct") or 100) / 100
-    )
+
+def beats(new: dict, old: dict) -> bool:
+    """New dominates old on the targets: none worse, at least one better."""
+    signed = [(sign * (new.get(k) or 0), sign * (old.get(k) or 0)) for k, sign in TARGETS.items()]
+    return all(n >= o for n, o in signed) and any(n > o for n, o in signed)
 
 
 def main() -> int:
@@ -39,8 +40,9 @@ def main() -> int:
     previous = read_metadata(BUNDLED_WEIGHTS) if BUNDLED_WEIGHTS.exists() else None
     if previous is not None and not args.force:
         old = previous.get("metrics", {}).get("held_out", {})
-        if old.get("test_seed") == args.test_seed and score(test) <= score(old):
-            print(f"not published: score {score(test):.4f} does not beat the bundled {score(old):.4f}")
+        if old.get("test_seed") == args.test_seed and not beats(test, old):
+            shown = ", ".join(f"{k} {test.get(k):.4f} vs {old.get(k):.4f}" for k in TARGETS)
+            print(f"not published: does not beat the bundled model on every target ({shown})")
             return 1
     model, meta = load_model(args.stage2)
     stage1_meta = read_metadata(meta["parent"]["path"]) if meta.get("parent") else {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 
 def test_inference_bench_quick():
     from bench.bench_inference import main
@@ -48,3 +51,31 @@ def test_retrain_bench_quick():
         assert [len(v) for v in timed["epoch_times_s"].values()] == [2, 1]
         assert timed["epoch_cached_s"] > 0 and timed["epoch_network_s"] > 0 and timed["speedup_per_epoch"] > 0
     assert result["with_seg_refinement"]["seg_items"] > 0 == result["grading_head_only"]["seg_items"]
+
+
+def test_resolution_ceiling_quick():
+    from bench.resolution_ceiling import coarse_then_upsampled, main
+
+    result = main(["--quick"])
+    best = result["best_dice_fragment"]
+    assert best["1"] == 1.0  # the mask against itself
+    assert best["1"] >= best["2"] >= best["4"] >= best["8"]
+    mask = np.zeros((16, 16), np.uint8)
+    mask[:, 8:] = 1
+    assert np.array_equal(coarse_then_upsampled(mask, 4), mask)  # an edge on the coarse grid survives
+    mask[3, 2] = 2
+    assert not (coarse_then_upsampled(mask, 4) == 2).any()  # a 1-px fragment cannot
+    assert (coarse_then_upsampled(mask, 1) == 2).sum() == 1
+
+
+def test_real_frames_survey_on_the_real_sequences(tiny_weights):
+    from bench.make_real_overlays import REAL
+    from bench.real_frames_survey import main
+
+    if not REAL.is_dir():
+        pytest.skip("the real sequences live next to the working tree, not in a clone")
+    (result,) = main(["--every", "200", str(tiny_weights)])
+    assert set(result["sequences"]) == {p.name for p in REAL.iterdir() if p.is_dir()}
+    for seq in result["sequences"].values():
+        assert seq["frames"] >= 1 and sum(seq["grade_counts"].values()) == seq["frames"]
+        assert 0 <= seq["mean_regression_pct"] <= 100 and 0 <= seq["mean_mask_pct"] <= 100

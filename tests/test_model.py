@@ -44,7 +44,46 @@ def test_every_parameter_has_a_stage_prefix(model):
 
 def test_output_stride_is_16(model):
     feats = model.encoder(torch.randn(1, 1, 64, 64))
-    assert [f.shape[-1] for f in feats] == [16, 8, 4, 4]
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 4]  # stem (stride 2), then strides 4, 8, 16, 16
+
+
+def test_stride_2_stage_predicts_at_twice_the_detail(tiny_model_config):
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    cfg = replace(tiny_model_config, skip_strides=(2, 4), fine_channels=8, fine_skip_channels=4)
+    fine = AttnRegDeepLab(cfg).eval()
+    assert fine.decoder.out_stride == 2 and fine.upscale == 2
+    assert fine.seg_head.out_channels == 3 * 2 * 2  # a 2x2 sub-pixel block per stride-2 cell
+    with torch.no_grad():
+        dec, pooled, alphas = fine.frozen_features(torch.randn(2, 1, 64, 64))
+        out = fine(torch.randn(2, 1, 72, 88))
+    assert dec.shape == (2, 8, 32, 32) and pooled.shape == (2, fine.pooled_channels)
+    assert [a.shape[-1] for a in alphas] == [16, 32]  # coarse to fine
+    assert out.seg_logits.shape == (2, 3, 72, 88)
+    assert len(out.attention) == 2 and all(a.shape[-2:] == (72, 88) for a in out.attention)
+    assert all(float(a.min()) >= 0 and float(a.max()) <= 1 for a in out.attention)
+    # Changing one input pixel moves the logits there: the stem's stride-2 map reaches the classifier.
+    x = torch.zeros(1, 1, 64, 64)
+    y = x.clone()
+    y[0, 0, 40, 21] = 5.0
+    with torch.no_grad():
+        diff = (fine(y).seg_logits - fine(x).seg_logits).abs().sum(1)[0]
+    assert diff.argmax() // 64 in range(38, 43) and diff.argmax() % 64 in range(19, 24)
+
+
+def test_stride_4_only_models_keep_the_older_parameter_names(model):
+    """Weight files written before the stride-2 stage existed must still load."""
+    names = set(model.state_dict())
+    assert not any(".reduce." in n for n in names)
+    assert {"encoder.stem.0.weight", "decoder.projections.0.0.weight", "decoder.fuse.0.0.0.weight"} <= names
+
+
+def test_unknown_skip_stride_is_a_clear_error(tiny_model_config):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="skip strides"):
+        AttnRegDeepLab(replace(tiny_model_config, skip_strides=(4, 16)))
 
 
 def test_ablation_switches(tiny_model_config):

@@ -161,3 +161,18 @@ def test_init_overrides_that_touch_frozen_tensors_are_refused(tiny_weak_dataset,
     )
     with pytest.raises(TrainingError, match="keeps frozen"):
         train(cfg, samples_from_layout(tiny_weak_dataset))
+
+
+def test_stage1_validation_loss_ignores_the_untrained_regression_head(tiny_dataset, stage1_weights):
+    """Stage 1 picks its best epoch by the segmentation loss alone; e2e also counts the regression."""
+    from models.data import SegRegDataset
+    from models.training import _evaluate_images
+
+    model, _ = load_model(stage1_weights)
+    loader = torch.utils.data.DataLoader(SegRegDataset(samples_from_layout(tiny_dataset), 64), batch_size=4)
+    seg_only, metrics = _evaluate_images(model, loader, torch.device("cpu"), use_reg=False)
+    with torch.no_grad():
+        model.reg_head.out.bias.fill_(-5.0)  # the head now says ~0 % everywhere: a different regression error
+    assert _evaluate_images(model, loader, torch.device("cpu"), use_reg=False)[0] == pytest.approx(seg_only)
+    with_reg, metrics_after = _evaluate_images(model, loader, torch.device("cpu"), use_reg=True)
+    assert with_reg > seg_only and metrics_after["mae_pct"] != metrics["mae_pct"]

@@ -107,6 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         feature_injection=not args.no_injection,
         area_input=args.area_input,
         skip_strides=tuple(args.skip_strides),
+        fine_channels=max(8, args.width * 3 // 16),
+        fine_skip_channels=max(4, args.width * 3 // 32),
     )
     cfg = TrainConfig(
         stage=args.stage,
@@ -448,7 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-regression", action="store_true", help="ablation: no regression head")
     t.add_argument("--no-injection", action="store_true", help="ablation: no feature injection")
     t.add_argument(
-        "--skip-strides", type=int, nargs="+", choices=[4, 8], default=[4], help="gated skips (4 8 adds a second)"
+        "--skip-strides",
+        type=int,
+        nargs="+",
+        choices=[2, 4, 8],
+        default=[4],
+        help="gated skips: 4 always; 2 adds a full-detail stage from the stem, 8 a second semantic one",
     )
     t.add_argument(
         "--area-input",

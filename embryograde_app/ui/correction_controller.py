@@ -198,4 +198,3 @@ class CorrectionController(QObject):
 
     def unsaved(self) -> list[MaskDocument]:
         return self.corrections.unsaved() if self.corrections is not None else []
-

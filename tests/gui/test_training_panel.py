@@ -11,8 +11,6 @@ from embryograde_app.core.store import ProjectStore
 FAST = {"epochs": 3, "views": 1, "device": "cpu", "batch_size": 4, "val_fraction": 0.34}
 
 
-
-
 def _active(project) -> str:
     with ProjectStore(project) as store:
         return store.active_model()["version"]
