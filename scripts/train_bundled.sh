@@ -7,15 +7,15 @@ PY=${PY:-.venv/bin/python}
 WORK=${1:-/tmp/embryograde_bundled}
 TRAIN_SEED=1001      # training data
 TEST_SEED=90210      # held-out evaluation data (never used for training)
-STAGE1_MINUTES=${STAGE1_MINUTES:-45}
+STAGE1_MINUTES=${STAGE1_MINUTES:-42}
 mkdir -p "$WORK"
 start=$(date +%s)
 
 [ -f "$WORK/train/labels.csv" ] || $PY main.py synth "$WORK/train" --embryos 320 --frames 2 --size 256 --seed $TRAIN_SEED
 [ -f "$WORK/test/labels.csv" ]  || $PY main.py synth "$WORK/test"  --embryos 15 --frames 8  --size 256 --seed $TEST_SEED
 
-[ -f "$WORK/stage1.safetensors" ] || $PY main.py train "$WORK/stage1.safetensors" --data "$WORK/train" --stage 1 --epochs 34 --crop 160 --skip-strides 2 4 \
-    --batch-size 8 --lr 2e-3 --val-fraction 0.125 --patience 12 --max-minutes "$STAGE1_MINUTES" --resume --fp32
+[ -f "$WORK/stage1.safetensors" ] || $PY main.py train "$WORK/stage1.safetensors" --data "$WORK/train" --stage 1 --epochs 30 --crop 160 \
+    --batch-size 8 --lr 2e-3 --val-fraction 0.125 --patience 6 --max-minutes "$STAGE1_MINUTES" --resume --fp32
 $PY main.py train "$WORK/stage2.safetensors" --data "$WORK/train" --stage 2 --init "$WORK/stage1.safetensors" \
     --epochs 8 --batch-size 32 --lr 2e-3 --val-fraction 0.125 --patience 4 --views 4 --fp32
 $PY main.py evaluate --weights "$WORK/stage1.safetensors" --data "$WORK/test" --json "$WORK/eval_stage1.json" >/dev/null
