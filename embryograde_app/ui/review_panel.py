@@ -71,7 +71,11 @@ class LabelReviewPanel(QWidget):
         spins.addWidget(self.range_hi_spin)
         spins.addWidget(self.range_apply_button)
         self.mask_pct_label = QLabel("—", objectName="mask_pct_label")
-        self.mask_pct_label.setToolTip("Exact fragmentation % of the mask shown (fragment / (fragment + cell))")
+        self.mask_pct_label.setToolTip(
+            "Exact fragmentation % (fragment / (fragment + cell)) of the frame's stored mask: the one being "
+            "corrected, else a person's or imported mask, else the last graded one. The readouts above give "
+            "the mask on screen, which may be the model's."
+        )
         self.span_check = QCheckBox("Apply to frames", objectName="span_check")
         self.span_from_spin = QSpinBox(objectName="span_from_spin", maximum=10**6)
         self.span_to_spin = QSpinBox(objectName="span_to_spin", maximum=10**6)
@@ -85,7 +89,7 @@ class LabelReviewPanel(QWidget):
         form = QFormLayout(box)
         form.addRow(self.quick_row)
         form.addRow(spins)
-        form.addRow("Mask %", self.mask_pct_label)
+        form.addRow("Stored mask %", self.mask_pct_label)
         form.addRow(span)
         form.addRow(self.label_status)
         return box
