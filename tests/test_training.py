@@ -16,6 +16,11 @@ def _cfg(model_cfg, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+def _stage2(weights, **kw) -> TrainConfig:
+    """Stage 2 over given stage-1 weights: their file fixes the architecture."""
+    return TrainConfig(**{"stage": "2", "batch_size": 4, "device": "cpu", "init_weights": str(weights), **kw})
+
+
 @pytest.fixture(scope="module")
 def stage1_weights(tiny_dataset, tiny_model_config, tmp_path_factory):
     result = train(_cfg(tiny_model_config, stage="1", epochs=2), samples_from_layout(tiny_dataset))
@@ -39,9 +44,7 @@ def test_a_few_steps_lower_the_training_loss(tiny_dataset, tiny_model_config):
 def test_stage2_leaves_frozen_tensors_bit_identical(tiny_weak_dataset, stage1_weights):
     before, _ = load_model(stage1_weights)
     result = train(
-        TrainConfig(
-            stage="2", epochs=3, batch_size=4, device="cpu", init_weights=str(stage1_weights), seed=1, stage2_views=2
-        ),
+        _stage2(stage1_weights, epochs=3, seed=1, stage2_views=2),
         samples_from_layout(tiny_weak_dataset),
     )
     after = result.model.state_dict()
@@ -58,15 +61,7 @@ def test_stage2_uses_range_labels(tiny_weak_dataset, stage1_weights):
     ranged = [s for s in samples if s.has_label and s.lo_pct != s.hi_pct]
     assert ranged and all(s.mask_path is None for s in ranged)
     result = train(
-        TrainConfig(
-            stage="2",
-            epochs=2,
-            batch_size=4,
-            device="cpu",
-            init_weights=str(stage1_weights),
-            stage2_views=1,
-            val_fraction=0.0,
-        ),
+        _stage2(stage1_weights, epochs=2, stage2_views=1, val_fraction=0.0),
         ranged,  # range labels alone are enough to train the grading head
     )
     assert result.data_summary["train"]["range_labels"] == len(ranged)
@@ -75,7 +70,7 @@ def test_stage2_uses_range_labels(tiny_weak_dataset, stage1_weights):
 def test_stage2_without_labels_is_a_clear_error(tiny_dataset, stage1_weights):
     samples = [s.__class__(s.image_path, s.embryo_id, s.frame) for s in samples_from_layout(tiny_dataset)]
     with pytest.raises(TrainingError, match="at least 2 labelled frames"):
-        train(TrainConfig(stage="2", device="cpu", init_weights=str(stage1_weights)), samples)
+        train(_stage2(stage1_weights), samples)
 
 
 def test_same_seed_same_weights(tiny_dataset, tiny_model_config):
@@ -134,16 +129,7 @@ def test_stage2_area_input_over_plain_stage1_weights(tiny_weak_dataset, stage1_w
 
     before, _ = load_model(stage1_weights)
     result = train(
-        TrainConfig(
-            stage="2",
-            epochs=2,
-            batch_size=4,
-            device="cpu",
-            init_weights=str(stage1_weights),
-            init_overrides={"area_input": True},
-            seed=1,
-            stage2_views=1,
-        ),
+        _stage2(stage1_weights, epochs=2, init_overrides={"area_input": True}, seed=1, stage2_views=1),
         samples_from_layout(tiny_weak_dataset),
     )
     model = result.model
@@ -156,9 +142,7 @@ def test_stage2_area_input_over_plain_stage1_weights(tiny_weak_dataset, stage1_w
 
 
 def test_init_overrides_that_touch_frozen_tensors_are_refused(tiny_weak_dataset, stage1_weights):
-    cfg = TrainConfig(
-        stage="2", device="cpu", init_weights=str(stage1_weights), init_overrides={"skip_strides": (4, 8)}
-    )
+    cfg = _stage2(stage1_weights, init_overrides={"skip_strides": (4, 8)})
     with pytest.raises(TrainingError, match="keeps frozen"):
         train(cfg, samples_from_layout(tiny_weak_dataset))
 
