@@ -64,13 +64,22 @@ def main() -> int:
         "n_frames",
     )
     meta["version"] = "bundled-r18-" + meta["sha256"][:8]
-    meta["commands"] = ["bash scripts/train_bundled.sh", stage1_meta.get("command"), meta.get("command")]
     meta["metrics"]["held_out"] = {"test_seed": args.test_seed, **{k: test.get(k) for k in keep}}
-    if stage1_test:
-        meta["metrics"]["held_out_stage1"] = {k: stage1_test.get(k) for k in keep}
-    meta["metrics"]["stage1_validation"] = stage1_meta.get("metrics", {}).get("validation")
-    meta["stage1_history"] = stage1_meta.get("history")
-    meta["total_training_minutes"] = round((stage1_meta.get("train_seconds", 0) + meta.get("train_seconds", 0)) / 60, 1)
+    if "commands" in stage1_meta:  # stage 2 over an earlier bundled network (STAGE2_INIT): its chain goes on
+        chained = f"STAGE2_INIT=<{stage1_meta.get('version')}> bash scripts/train_bundled.sh"
+        meta["commands"] = [*stage1_meta["commands"], chained, meta.get("command")]
+        for key in ("stage1_validation", "held_out_stage1"):
+            meta["metrics"][key] = stage1_meta.get("metrics", {}).get(key)
+        meta["stage1_history"] = stage1_meta.get("stage1_history")
+        earlier_minutes = stage1_meta.get("total_training_minutes", 0)
+    else:
+        meta["commands"] = ["bash scripts/train_bundled.sh", stage1_meta.get("command"), meta.get("command")]
+        meta["metrics"]["stage1_validation"] = stage1_meta.get("metrics", {}).get("validation")
+        if stage1_test:
+            meta["metrics"]["held_out_stage1"] = {k: stage1_test.get(k) for k in keep}
+        meta["stage1_history"] = stage1_meta.get("history")
+        earlier_minutes = stage1_meta.get("train_seconds", 0) / 60
+    meta["total_training_minutes"] = round(earlier_minutes + meta.get("train_seconds", 0) / 60, 1)
     meta["script_wall_minutes_last_run"] = args.minutes
     meta["parent"] = (  # the bundled version this one replaces (its metrics stay in the git history)
         {
