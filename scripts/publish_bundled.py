@@ -33,6 +33,64 @@ def beats(new: dict, old: dict) -> bool:
     return all(g >= -NOISE[k] for k, g in gains.items()) and any(g > NOISE[k] for k, g in gains.items())
 
 
+KEPT_METRICS = (
+    "dice_fragment",
+    "dice_blastomere",
+    "mae_pct",
+    "area_mae_pct",
+    "grade_accuracy",
+    "kappa_linear",
+    "grade_confusion",
+    "n_frames",
+)
+
+
+def bundled_metadata(
+    meta: dict,
+    stage1_meta: dict,
+    test: dict,
+    stage1_test: dict | None,
+    previous: dict | None,
+    test_seed: int,
+    minutes: float,
+) -> dict:
+    """The sidecar of a published model: its stage-2 sidecar plus the chain of commands, times and held-out figures.
+
+    stage1_meta is the sidecar of the network stage 2 started from: a stage-1 file, or (STAGE2_INIT) an earlier
+    bundled model, whose chain of commands and stage-1 figures then carry over.
+    """
+    meta = dict(meta, metrics=dict(meta.get("metrics", {})))
+    meta["version"] = "bundled-r18-" + meta["sha256"][:8]
+    meta["metrics"]["held_out"] = {"test_seed": test_seed, **{k: test.get(k) for k in KEPT_METRICS}}
+    if "commands" in stage1_meta:  # stage 2 over an earlier bundled network (STAGE2_INIT): its chain goes on
+        chained = f"STAGE2_INIT=<{stage1_meta.get('version')}> bash scripts/train_bundled.sh"
+        meta["commands"] = [*stage1_meta["commands"], chained, meta.get("command")]
+        for key in ("stage1_validation", "held_out_stage1"):
+            meta["metrics"][key] = stage1_meta.get("metrics", {}).get(key)
+        meta["stage1_history"] = stage1_meta.get("stage1_history")
+        earlier_minutes = stage1_meta.get("total_training_minutes", 0)
+    else:
+        meta["commands"] = ["bash scripts/train_bundled.sh", stage1_meta.get("command"), meta.get("command")]
+        meta["metrics"]["stage1_validation"] = stage1_meta.get("metrics", {}).get("validation")
+        if stage1_test:
+            meta["metrics"]["held_out_stage1"] = {k: stage1_test.get(k) for k in KEPT_METRICS}
+        meta["stage1_history"] = stage1_meta.get("history")
+        earlier_minutes = stage1_meta.get("train_seconds", 0) / 60
+    meta["total_training_minutes"] = round(earlier_minutes + meta.get("train_seconds", 0) / 60, 1)
+    meta["script_wall_minutes_last_run"] = minutes
+    meta["parent"] = (  # the bundled version this one replaces (its metrics stay in the git history)
+        {
+            "version": previous.get("version"),
+            "sha256": previous.get("sha256"),
+            "held_out": previous.get("metrics", {}).get("held_out"),
+        }
+        if previous is not None
+        else None
+    )
+    meta.pop("sha256", None)
+    return meta
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--stage2", required=True)
@@ -53,44 +111,7 @@ def main() -> int:
             return 1
     model, meta = load_model(args.stage2)
     stage1_meta = read_metadata(meta["parent"]["path"]) if meta.get("parent") else {}
-    keep = (
-        "dice_fragment",
-        "dice_blastomere",
-        "mae_pct",
-        "area_mae_pct",
-        "grade_accuracy",
-        "kappa_linear",
-        "grade_confusion",
-        "n_frames",
-    )
-    meta["version"] = "bundled-r18-" + meta["sha256"][:8]
-    meta["metrics"]["held_out"] = {"test_seed": args.test_seed, **{k: test.get(k) for k in keep}}
-    if "commands" in stage1_meta:  # stage 2 over an earlier bundled network (STAGE2_INIT): its chain goes on
-        chained = f"STAGE2_INIT=<{stage1_meta.get('version')}> bash scripts/train_bundled.sh"
-        meta["commands"] = [*stage1_meta["commands"], chained, meta.get("command")]
-        for key in ("stage1_validation", "held_out_stage1"):
-            meta["metrics"][key] = stage1_meta.get("metrics", {}).get(key)
-        meta["stage1_history"] = stage1_meta.get("stage1_history")
-        earlier_minutes = stage1_meta.get("total_training_minutes", 0)
-    else:
-        meta["commands"] = ["bash scripts/train_bundled.sh", stage1_meta.get("command"), meta.get("command")]
-        meta["metrics"]["stage1_validation"] = stage1_meta.get("metrics", {}).get("validation")
-        if stage1_test:
-            meta["metrics"]["held_out_stage1"] = {k: stage1_test.get(k) for k in keep}
-        meta["stage1_history"] = stage1_meta.get("history")
-        earlier_minutes = stage1_meta.get("train_seconds", 0) / 60
-    meta["total_training_minutes"] = round(earlier_minutes + meta.get("train_seconds", 0) / 60, 1)
-    meta["script_wall_minutes_last_run"] = args.minutes
-    meta["parent"] = (  # the bundled version this one replaces (its metrics stay in the git history)
-        {
-            "version": previous.get("version"),
-            "sha256": previous.get("sha256"),
-            "held_out": previous.get("metrics", {}).get("held_out"),
-        }
-        if previous is not None
-        else None
-    )
-    meta.pop("sha256", None)
+    meta = bundled_metadata(meta, stage1_meta, test, stage1_test, previous, args.test_seed, args.minutes)
     save_model(BUNDLED_WEIGHTS, model, meta, fp16=True)
     size_mb = BUNDLED_WEIGHTS.stat().st_size / 1e6
     print(f"published {BUNDLED_WEIGHTS} ({size_mb:.1f} MB), held-out {meta['metrics']['held_out']}")

@@ -1,4 +1,4 @@
-"""The rule that decides whether freshly trained weights may replace the bundled ones."""
+"""Publishing bundled weights: the rule that decides whether they replace the current ones, and what they record."""
 
 import importlib.util
 from pathlib import Path
@@ -33,3 +33,53 @@ OLD = {"dice_fragment": 0.741, "mae_pct": 3.46, "grade_accuracy": 0.900}
 )
 def test_beats_needs_a_gain_beyond_noise_and_no_loss_beyond_it(new, expected):
     assert publish_bundled.beats(new, OLD) is expected
+
+
+STAGE2 = {
+    "sha256": "239ea594" + "0" * 56,
+    "command": "embryograde train W/stage2.safetensors --stage 2 --init W/base.safetensors",
+    "train_seconds": 822.0,
+    "metrics": {"validation": {"mae_pct": 2.6}},
+}
+TEST = {"dice_fragment": 0.743, "mae_pct": 2.28, "grade_accuracy": 0.917, "n_frames": 120, "unrelated": 1}
+PREVIOUS = {"version": "bundled-r18-87b6d86d", "sha256": "87b6d86d", "metrics": {"held_out": OLD}}
+
+
+def test_metadata_of_a_fresh_stage1_then_stage2():
+    stage1 = {
+        "command": "embryograde train W/stage1.safetensors --stage 1",
+        "train_seconds": 1740.0,
+        "metrics": {"validation": {"dice_fragment": 0.756}},
+        "history": [{"epoch": 1}],
+    }
+    meta = publish_bundled.bundled_metadata(STAGE2, stage1, TEST, {"dice_fragment": 0.739}, PREVIOUS, 90210, 45)
+    assert meta["version"] == "bundled-r18-239ea594" and "sha256" not in meta
+    assert meta["commands"] == ["bash scripts/train_bundled.sh", stage1["command"], STAGE2["command"]]
+    assert meta["total_training_minutes"] == round((1740 + 822) / 60, 1)
+    assert meta["metrics"]["held_out"]["test_seed"] == 90210 and "unrelated" not in meta["metrics"]["held_out"]
+    assert meta["metrics"]["held_out_stage1"]["dice_fragment"] == 0.739
+    assert meta["metrics"]["stage1_validation"] == {"dice_fragment": 0.756}
+    assert meta["stage1_history"] == [{"epoch": 1}]
+    assert meta["parent"] == {"version": "bundled-r18-87b6d86d", "sha256": "87b6d86d", "held_out": OLD}
+    assert "sha256" in STAGE2 and "held_out" not in STAGE2["metrics"]  # the input sidecar is left as it was
+
+
+def test_metadata_of_stage2_over_an_earlier_bundled_model_continues_its_chain():
+    earlier = {
+        "version": "bundled-r18-87b6d86d",
+        "commands": ["bash scripts/train_bundled.sh", "stage 1 command", "stage 2 command"],
+        "total_training_minutes": 43.0,
+        "metrics": {"stage1_validation": {"dice_fragment": 0.7565}, "held_out_stage1": {"dice_fragment": 0.739}},
+        "stage1_history": [{"epoch": 30}],
+    }
+    # the evaluation of the starting network is the earlier model's, not a stage-1 figure: it must not be kept
+    meta = publish_bundled.bundled_metadata(STAGE2, earlier, TEST, {"dice_fragment": 0.741}, PREVIOUS, 90210, 15)
+    assert meta["commands"] == [
+        *earlier["commands"],
+        "STAGE2_INIT=<bundled-r18-87b6d86d> bash scripts/train_bundled.sh",
+        STAGE2["command"],
+    ]
+    assert meta["total_training_minutes"] == round(43.0 + 822 / 60, 1)
+    assert meta["metrics"]["held_out_stage1"] == {"dice_fragment": 0.739}
+    assert meta["metrics"]["stage1_validation"] == {"dice_fragment": 0.7565}
+    assert meta["stage1_history"] == [{"epoch": 30}]
