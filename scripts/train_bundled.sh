@@ -5,7 +5,9 @@
 # STAGE2_INIT=W trains stage 2 only, over the frozen network of W instead of a fresh stage 1. The shipped model
 # bundled-r18-239ea594 is `STAGE2_INIT=resources/attnregdeeplab_r18.safetensors` over bundled-r18-87b6d86d
 # (stage 1 34.7 min + stage 2 8.3 min, this script at commit 2093b9d): its grading head trained further on 4x
-# the embryos (13.7 min), 56.7 min in all. W is copied first, because publishing overwrites resources/.
+# the embryos (13.7 min), 56.7 min in all. W is copied first, because publishing overwrites resources/. To
+# reproduce it: git show 08865d7:resources/attnregdeeplab_r18.safetensors > /tmp/w/base.safetensors (and the
+# .json beside it), then STAGE2_INIT=/tmp/w/base.safetensors bash scripts/train_bundled.sh.
 # Stage 1 is not bit-reproducible across commits of the model code: a fresh one from this script (same seed,
 # 29.0 min) scored test fragment Dice 0.732 after stage 2, which the publish rule refuses against 0.741.
 set -euo pipefail
