@@ -26,6 +26,7 @@ start=$(date +%s)
 [ -f "$WORK/train_s2/labels.csv" ] || $PY main.py synth "$WORK/train_s2" --embryos 1280 --frames 2 --size 256 --seed $TRAIN_SEED
 [ -f "$WORK/test/labels.csv" ]  || $PY main.py synth "$WORK/test"  --embryos 15 --frames 8  --size 256 --seed $TEST_SEED
 
+EVAL_STAGE1=()  # held-out figures of a fresh stage 1; over STAGE2_INIT the earlier model's sidecar has them
 if [ -n "$STAGE2_INIT" ]; then
     cp "$STAGE2_INIT" "$WORK/base.safetensors"
     cp "${STAGE2_INIT%.safetensors}.json" "$WORK/base.json"
@@ -35,11 +36,12 @@ else
     [ -f "$WORK/stage1.safetensors" ] || $PY main.py train "$WORK/stage1.safetensors" --data "$WORK/train" --stage 1 --epochs 30 --crop 160 \
         --batch-size 8 --lr 2e-3 --val-fraction 0.125 --patience 6 --max-minutes "$STAGE1_MINUTES" --resume --fp32
     BASE="$WORK/stage1.safetensors"
+    $PY main.py evaluate --weights "$BASE" --data "$WORK/test" --json "$WORK/eval_stage1.json" >/dev/null
+    EVAL_STAGE1=(--eval-stage1 "$WORK/eval_stage1.json")
 fi
 $PY main.py train "$WORK/stage2.safetensors" --data "$WORK/train_s2" --stage 2 --init "$BASE" \
     --epochs 8 --batch-size 32 --lr 2e-3 --val-fraction 0.125 --patience 4 --views 2 --fp32
-$PY main.py evaluate --weights "$BASE" --data "$WORK/test" --json "$WORK/eval_stage1.json" >/dev/null
 $PY main.py evaluate --weights "$WORK/stage2.safetensors" --data "$WORK/test" --json "$WORK/eval_stage2.json" >/dev/null
 end=$(date +%s)
 $PY scripts/publish_bundled.py --stage2 "$WORK/stage2.safetensors" --eval "$WORK/eval_stage2.json" \
-    --eval-stage1 "$WORK/eval_stage1.json" --test-seed $TEST_SEED --minutes $(( (end - start) / 60 ))
+    "${EVAL_STAGE1[@]}" --test-seed $TEST_SEED --minutes $(( (end - start) / 60 ))
