@@ -5,6 +5,7 @@ The full model takes the bundled weights' architecture (resources/) unless --ski
 otherwise; the baseline is the classic DeepLabV3+ layout: one stride-4 skip, no gates, no regression head.
 Both run in channels-last memory format, as the predictor runs them.
 Run: python -m bench.bench_inference [--quick] [--size 256] [--batch 1] [--repeats 20] [--skip-strides 2 4]
+     [--refine-width 24]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--area-input", action="store_true", help="full model with the regression head's area input")
     parser.add_argument("--skip-strides", type=int, nargs="+", help="full model's gated skips (default: as bundled)")
+    parser.add_argument("--refine-width", type=int, help="full model's boundary refiner width (default: as bundled)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     args = parser.parse_args(argv)
     size, repeats = (64, 3) if args.quick else (args.size, args.repeats)
@@ -41,8 +43,12 @@ def main(argv: list[str] | None = None) -> dict:
     full_cfg = replace(bundled_config(), input_size=size, area_input=args.area_input)
     if args.skip_strides:
         full_cfg = replace(full_cfg, skip_strides=tuple(args.skip_strides))
+    if args.refine_width is not None:
+        full_cfg = replace(full_cfg, refine_width=args.refine_width)
     full = AttnRegDeepLab(full_cfg).eval()
-    plain_cfg = replace(full_cfg, skip_strides=(4,), attention_gates=False, regression_head=False, area_input=False)
+    plain_cfg = replace(
+        full_cfg, skip_strides=(4,), attention_gates=False, regression_head=False, area_input=False, refine_width=0
+    )
     plain = AttnRegDeepLab(plain_cfg).eval()
     x = torch.randn(args.batch, 1, size, size)
 
@@ -62,6 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
         "batch": args.batch,
         "area_input": args.area_input,
         "skip_strides": list(full_cfg.skip_strides),
+        "refine_width": full_cfg.refine_width,
+        "refine_dilations": list(full_cfg.refine_dilations),
         "threads": torch.get_num_threads(),
         "ms_per_frame_attnregdeeplab": round(1000 * medians["attnregdeeplab"] / args.batch, 2),
         "ms_per_frame_deeplabv3plus": round(1000 * medians["deeplabv3plus"] / args.batch, 2),

@@ -5,7 +5,8 @@ Regression Head whose global embedding is injected back into the segmentation br
 forward pass gives masks, a fragmentation fraction and the attention maps shown to the user.
 
 Parameter names start with encoder., aspp., decoder., seg_head., reg_head., injection. so that the
-two training stages can freeze by prefix.
+two training stages can freeze by prefix. The optional boundary refiner belongs to the seg head
+(seg_head.refine.): a third, "refine" stage can train it alone over a finished network.
 """
 
 from __future__ import annotations
@@ -59,18 +60,24 @@ class ModelConfig:
     # hard class fractions, fragment share): the fraction is a ratio of pixel counts, which average-pooled
     # features only approximate. The seg head then belongs to the frozen half (stage 2 refines via injection).
     area_input: bool = False
+    # Boundary refiner (0 = none): a few narrow convolutions at stride 2 over the image and the class
+    # probabilities correct the logits near edges, which the stride-4 decoder cannot place (fragments are a
+    # few px across; a perfect stride-4 map tops out at fragment Dice ~0.87, bench/resolution_ceiling.py).
+    refine_width: int = 0
+    refine_dilations: tuple[int, ...] = (1, 2, 1)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["skip_strides"] = list(self.skip_strides)
         d["atrous_rates"] = list(self.atrous_rates)
+        d["refine_dilations"] = list(self.refine_dilations)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        for key in ("skip_strides", "atrous_rates"):
+        for key in ("skip_strides", "atrous_rates", "refine_dilations"):
             if key in known:
                 known[key] = tuple(int(v) for v in known[key])
         return cls(**known)
@@ -223,6 +230,50 @@ class FeatureInjection(nn.Module):
         return x * (1 + gamma) + beta
 
 
+class BoundaryRefiner(nn.Module):
+    """Residual logits from the grey image and the class probabilities, at full detail.
+
+    Both inputs are folded 2x2 into channels (space-to-depth, lossless), so the convolutions run on a quarter
+    of the pixels yet see every one; the output is unfolded back. The last layer starts at zero: an untrained
+    refiner leaves the masks exactly as the decoder drew them.
+    """
+
+    def __init__(self, width: int, dilations: tuple[int, ...]):
+        super().__init__()
+        layers, cin = [], 4 * (1 + NUM_CLASSES)
+        for d in dilations:
+            layers.append(
+                nn.Sequential(
+                    nn.Conv2d(cin, width, 3, padding=d, dilation=d, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)
+                )
+            )
+            cin = width
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Conv2d(width, 4 * NUM_CLASSES, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, image: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        h, w = logits.shape[-2:]
+        if tuple(image.shape[-2:]) != (h, w):
+            image = F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False)
+        z = torch.cat([image, logits.softmax(dim=1)], dim=1)
+        ph, pw = h % 2, w % 2  # odd sizes: pad to fold, crop after unfolding
+        if ph or pw:
+            z = F.pad(z, (0, pw, 0, ph), mode="replicate")
+        residual = F.pixel_shuffle(self.out(self.body(F.pixel_unshuffle(z, 2))), 2)
+        return logits + residual[..., :h, :w]
+
+
+class SegHead(nn.Conv2d):
+    """The 1x1 classifier of the decoder map (parameters seg_head.weight/.bias, as in every weights file),
+    with the optional boundary refiner as its child (seg_head.refine.*)."""
+
+    def __init__(self, in_channels: int, out_channels: int, refine_width: int, refine_dilations: tuple[int, ...]):
+        super().__init__(in_channels, out_channels, 1)
+        self.refine = BoundaryRefiner(refine_width, refine_dilations) if refine_width > 0 else None
+
+
 class AttnRegDeepLab(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
@@ -235,7 +286,9 @@ class AttnRegDeepLab(nn.Module):
             raise ValueError(f"seg_upsample must be 'shuffle' or 'bilinear', not {cfg.seg_upsample!r}")
         self.upscale = self.decoder.out_stride if cfg.seg_upsample == "shuffle" else 1
         dec_channels = self.decoder.out_channels
-        self.seg_head = nn.Conv2d(dec_channels, NUM_CLASSES * self.upscale**2, 1)
+        self.seg_head = SegHead(
+            dec_channels, NUM_CLASSES * self.upscale**2, cfg.refine_width, tuple(cfg.refine_dilations)
+        )
         self.pooled_channels = enc[2] + enc[3] + enc[4] + cfg.aspp_channels + dec_channels
         self.area_input = cfg.regression_head and cfg.area_input
         self.pooled_channels += AREA_FEATURES if self.area_input else 0
@@ -294,10 +347,15 @@ class AttnRegDeepLab(nn.Module):
             logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         return logits
 
+    def refine(self, image: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The boundary refiner's logits, or the logits as they are when the model has none."""
+        return logits if self.seg_head.refine is None else self.seg_head.refine(image, logits)
+
     def forward(self, image: torch.Tensor) -> ModelOutput:
         out_size = tuple(image.shape[-2:])
         dec, pooled, alphas = self.frozen_features(image)
         logits, fraction, embedding = self.heads(dec, pooled, out_size)
+        logits = self.refine(image, logits)
         attention = [F.interpolate(a, size=out_size, mode="bilinear", align_corners=False) for a in alphas]
         return ModelOutput(logits, fraction, attention, embedding)
 

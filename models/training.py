@@ -3,7 +3,8 @@
 Stage 1 trains encoder + ASPP + gated decoder + seg head on masks (CE + Dice). Stage 2 freezes that
 part, caches what it computes, and trains the regression head (range loss; MAE for exact labels) plus the
 feature injection and a seg-head refinement on the cached maps. "e2e" trains everything at once (the
-ablation baseline). The same function runs under torchrun: it then wraps the trained module in DDP.
+ablation baseline). "refine" trains only the boundary refiner over a finished network
+(models/refine_stage.py). The same function runs under torchrun: it then wraps the trained module in DDP.
 """
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ from models.data import Sample, SegRegDataset, split_by_embryo
 from models.device import init_distributed, is_distributed, rank, release_device_memory, select_device
 from models.features import FeatureCache, build_stage2_items
 from models.losses import IGNORE_INDEX, range_loss, segmentation_loss
+from models.refine_stage import RefineRun
 from models.weights import load_model, state_dict_float
 
 STAGE_TRAINABLE = {
     "1": ("encoder.", "aspp.", "decoder.", "seg_head."),
     "2": ("reg_head.", "injection.", "seg_head."),
     "e2e": ("encoder.", "aspp.", "decoder.", "seg_head.", "reg_head.", "injection."),
+    "refine": ("seg_head.refine.",),
 }
+# Stage 2 trains the seg head on cached decoder maps, without the image the boundary refiner reads.
+STAGE_EXCLUDED = {"2": ("seg_head.refine.",)}
 
 
 class TrainingError(RuntimeError):
@@ -76,7 +81,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.stage not in STAGE_TRAINABLE:
-            raise ValueError(f"stage must be one of 1, 2, e2e (got {self.stage!r})")
+            raise ValueError(f"stage must be one of {', '.join(STAGE_TRAINABLE)} (got {self.stage!r})")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
 
@@ -155,9 +160,10 @@ def stage_trainable_prefixes(model: AttnRegDeepLab, stage: str) -> tuple[str, ..
 
 def set_trainable(model: AttnRegDeepLab, stage: str) -> list[nn.Parameter]:
     prefixes = stage_trainable_prefixes(model, stage)
+    excluded = STAGE_EXCLUDED.get(stage, ())
     params = []
     for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(prefixes))
+        p.requires_grad_(name.startswith(prefixes) and not name.startswith(excluded))
         if p.requires_grad:
             params.append(p)
     return params
@@ -381,7 +387,7 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
     model, init_meta = build_model(cfg, device)
     input_size = model.cfg.input_size
     usable = [s for s in samples if s.mask_path or s.has_label]
-    if cfg.stage == "1":
+    if cfg.stage in ("1", "refine"):
         usable = [s for s in usable if s.mask_path]
     elif cfg.stage == "2":
         usable = [s for s in usable if s.has_label or (cfg.refine_seg and s.mask_path)]
@@ -411,6 +417,11 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
 
     if cfg.stage == "2":
         run = _Stage2Run(cfg, model, train_s, val_s, device, stopper)
+    elif cfg.stage == "refine":
+        if model.seg_head.refine is None:
+            raise TrainingError("this model has no boundary refiner; give it one (--refine-width N) to train it")
+        world = torch.distributed.get_world_size() if is_distributed() else 1
+        run = RefineRun(cfg, model, train_s, val_s, device, stopper, lambda m: _wrap(m, device), (rank(), world))
     else:
         run = _ImageRun(cfg, model, train_s, device, stopper)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -438,7 +449,7 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
     stopped_early = False
     for epoch in range(start_epoch, cfg.epochs):
         train_loss = run.train_epoch(epoch, opt, sched, progress)
-        if val_loader is not None or cfg.stage == "2" and val_s:
+        if val_loader is not None or cfg.stage in ("2", "refine") and val_s:
             val_loss, metrics = run.validate(val_loader)
         else:  # no validation embryos: judge by the training loss
             val_loss, metrics = train_loss, {}

@@ -1,4 +1,5 @@
-"""Copy a trained stage-2 model into resources/ as the bundled weights (fp16), if it beats the current one.
+"""Copy a trained model (the last stage of scripts/train_bundled.sh) into resources/ as the bundled weights
+(fp16), if it beats the current one.
 
 "Beats" means, on the same test seed, no worse on any of the issue's three targets (fragment Dice, MAE,
 grade accuracy) beyond run-to-run noise, and better than that noise on at least one. A weighted sum once let a
@@ -46,37 +47,44 @@ KEPT_METRICS = (
 
 
 def bundled_metadata(
-    meta: dict,
-    stage1_meta: dict,
+    chain: list[dict],
     test: dict,
     stage1_test: dict | None,
     previous: dict | None,
     test_seed: int,
     minutes: float,
 ) -> dict:
-    """The sidecar of a published model: its stage-2 sidecar plus the chain of commands, times and held-out figures.
+    """The sidecar of a published model: its own sidecar plus the chain of commands, times and held-out figures.
 
-    stage1_meta is the sidecar of the network stage 2 started from: a stage-1 file, or (STAGE2_INIT) an earlier
-    bundled model, whose chain of commands and stage-1 figures then carry over.
+    chain holds the sidecars from the published file back along its parents (stage 2, then the refine stage,
+    over a network). The last is where training started: a stage-1 file, or (STAGE2_INIT) an earlier bundled
+    model, whose chain of commands and stage-1 figures then carry over.
     """
-    meta = dict(meta, metrics=dict(meta.get("metrics", {})))
+    final, trained, root = chain[0], chain[:-1], chain[-1]
+    meta = dict(final, metrics=dict(final.get("metrics", {})))
     meta["version"] = "bundled-r18-" + meta["sha256"][:8]
     meta["metrics"]["held_out"] = {"test_seed": test_seed, **{k: test.get(k) for k in KEPT_METRICS}}
-    if "commands" in stage1_meta:  # stage 2 over an earlier bundled network (STAGE2_INIT): its chain goes on
-        chained = f"STAGE2_INIT=<{stage1_meta.get('version')}> bash scripts/train_bundled.sh"
-        meta["commands"] = [*stage1_meta["commands"], chained, meta.get("command")]
+    for earlier_stage in trained[1:]:  # e.g. stage 2's own validation when a refine stage followed it
+        key = f"stage{earlier_stage.get('stage')}_validation"
+        meta["metrics"][key] = earlier_stage.get("metrics", {}).get("validation")
+    own_commands = [m.get("command") for m in reversed(trained)]
+    if "commands" in root:  # over an earlier bundled network (STAGE2_INIT): its chain goes on
+        how = "STAGE2_INIT" if any(m.get("stage") == "2" for m in trained) else "REFINE_INIT"
+        chained = f"{how}=<{root.get('version')}> bash scripts/train_bundled.sh"
+        meta["commands"] = [*root["commands"], chained, *own_commands]
         for key in ("stage1_validation", "held_out_stage1"):
-            meta["metrics"][key] = stage1_meta.get("metrics", {}).get(key)
-        meta["stage1_history"] = stage1_meta.get("stage1_history")
-        earlier_minutes = stage1_meta.get("total_training_minutes", 0)
+            meta["metrics"][key] = root.get("metrics", {}).get(key)
+        meta["stage1_history"] = root.get("stage1_history")
+        earlier_minutes = root.get("total_training_minutes", 0)
     else:
-        meta["commands"] = ["bash scripts/train_bundled.sh", stage1_meta.get("command"), meta.get("command")]
-        meta["metrics"]["stage1_validation"] = stage1_meta.get("metrics", {}).get("validation")
+        meta["commands"] = ["bash scripts/train_bundled.sh", root.get("command"), *own_commands]
+        meta["metrics"]["stage1_validation"] = root.get("metrics", {}).get("validation")
         if stage1_test:
             meta["metrics"]["held_out_stage1"] = {k: stage1_test.get(k) for k in KEPT_METRICS}
-        meta["stage1_history"] = stage1_meta.get("history")
-        earlier_minutes = stage1_meta.get("train_seconds", 0) / 60
-    meta["total_training_minutes"] = round(earlier_minutes + meta.get("train_seconds", 0) / 60, 1)
+        meta["stage1_history"] = root.get("history")
+        earlier_minutes = root.get("train_seconds", 0) / 60
+    own_minutes = sum(m.get("train_seconds", 0) for m in trained) / 60
+    meta["total_training_minutes"] = round(earlier_minutes + own_minutes, 1)
     meta["script_wall_minutes_last_run"] = minutes
     meta["parent"] = (  # the bundled version this one replaces (its metrics stay in the git history)
         {
@@ -91,10 +99,18 @@ def bundled_metadata(
     return meta
 
 
+def training_chain(meta: dict) -> list[dict]:
+    """Sidecars from this one back along parent paths, up to a fresh network or an earlier bundled model."""
+    chain = [meta]
+    while "commands" not in chain[-1] and (chain[-1].get("parent") or {}).get("path"):
+        chain.append(read_metadata(chain[-1]["parent"]["path"]))
+    return chain
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--stage2", required=True)
-    p.add_argument("--eval", required=True, help="evaluate JSON of the stage-2 model on the held-out set")
+    p.add_argument("--model", required=True, help="the trained file to publish (the last stage of the chain)")
+    p.add_argument("--eval", required=True, help="evaluate JSON of that model on the held-out set")
     p.add_argument("--eval-stage1", help="evaluate JSON of the stage-1 model (Dice kept by stage 2?)")
     p.add_argument("--test-seed", type=int, required=True)
     p.add_argument("--minutes", type=float, required=True)
@@ -109,9 +125,8 @@ def main() -> int:
             shown = ", ".join(f"{k} {test.get(k):.4f} vs {old.get(k):.4f}" for k in TARGETS)
             print(f"not published: does not beat the bundled model on every target ({shown})")
             return 1
-    model, meta = load_model(args.stage2)
-    stage1_meta = read_metadata(meta["parent"]["path"]) if meta.get("parent") else {}
-    meta = bundled_metadata(meta, stage1_meta, test, stage1_test, previous, args.test_seed, args.minutes)
+    model, meta = load_model(args.model)
+    meta = bundled_metadata(training_chain(meta), test, stage1_test, previous, args.test_seed, args.minutes)
     save_model(BUNDLED_WEIGHTS, model, meta, fp16=True)
     size_mb = BUNDLED_WEIGHTS.stat().st_size / 1e6
     print(f"published {BUNDLED_WEIGHTS} ({size_mb:.1f} MB), held-out {meta['metrics']['held_out']}")

@@ -79,3 +79,31 @@ def test_real_frames_survey_on_the_real_sequences(tiny_weights):
     for seq in result["sequences"].values():
         assert seq["frames"] >= 1 and sum(seq["grade_counts"].values()) == seq["frames"]
         assert 0 <= seq["mean_regression_pct"] <= 100 and 0 <= seq["mean_mask_pct"] <= 100
+
+
+def test_fragment_errors_split_edges_from_whole_fragments():
+    from bench.fragment_errors import FragmentErrors
+
+    truth = np.zeros((40, 40), np.uint8)
+    truth[5:25, 5:25] = 1  # a blastomere
+    truth[8:13, 30:35] = 2  # a fragment the prediction finds, one px too wide all round
+    truth[30:34, 30:34] = 2  # a fragment it misses outright
+    pred = truth.copy()
+    pred[7:14, 29:36] = 2
+    pred[30:34, 30:34] = 0
+    errors = FragmentErrors()
+    errors.add(pred, truth)
+    r = errors.result()
+    assert r["wrong_fragment_px"] == {"missed": 16, "false": 49 - 25}
+    assert r["share_whole_objects"] == {"missed": 1.0, "false": 0.0}
+    assert r["share_within_2px_of_an_edge"]["false"] == 1.0
+    assert r["dice_fragment"] == pytest.approx(2 * 25 / (41 + 49))
+    assert r["dice_if_found_fragments_had_perfect_edges"] == pytest.approx(2 * 25 / (2 * 25 + 16))
+    assert r["dice_if_missed_and_false_fragments_were_fixed"] == pytest.approx(2 * 25 / (2 * 25 + 24))
+
+
+def test_fragment_errors_bench_quick(tiny_weights):
+    from bench.fragment_errors import main
+
+    result = main(["--quick", "--weights", str(tiny_weights)])
+    assert result["frames"] == 4 and "share_whole_objects" in result

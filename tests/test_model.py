@@ -153,3 +153,39 @@ def test_area_input_feeds_the_seg_heads_own_area_estimate(tiny_model_config):
     assert torch.allclose(area[:, 7], share, atol=1e-5)
     assert out.fraction.shape == (2,)
     assert not ModelConfig().area_input  # the default keeps older weight files loadable
+
+
+def test_boundary_refiner_starts_as_identity_and_keeps_the_seg_head_names(tiny_model_config):
+    """An untrained refiner leaves the logits exactly as the decoder drew them; old weights files still load
+    (the classifier keeps seg_head.weight/.bias, the refiner adds seg_head.refine.*)."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    plain = AttnRegDeepLab(tiny_model_config).eval()
+    refined = AttnRegDeepLab(replace(tiny_model_config, refine_width=8, refine_dilations=(1, 2))).eval()
+    names = set(refined.state_dict())
+    assert set(plain.state_dict()) <= names
+    assert {n for n in names - set(plain.state_dict())} == {n for n in names if n.startswith("seg_head.refine.")}
+    refined.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(plain(x).seg_logits, refined(x).seg_logits)
+        torch.nn.init.normal_(refined.seg_head.refine.out.weight, std=0.1)
+        assert not torch.equal(plain(x).seg_logits, refined(x).seg_logits)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (63, 50)])
+def test_boundary_refiner_keeps_any_frame_size(tiny_model_config, size):
+    from dataclasses import replace
+
+    model = AttnRegDeepLab(replace(tiny_model_config, refine_width=8)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 1, *size))
+    assert out.seg_logits.shape == (1, 3, *size)
+
+
+def test_refiner_config_round_trip(tiny_model_config):
+    from dataclasses import replace
+
+    cfg = replace(tiny_model_config, refine_width=12, refine_dilations=(1, 3))
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg

@@ -36,6 +36,7 @@ def test_beats_needs_a_gain_beyond_noise_and_no_loss_beyond_it(new, expected):
 
 
 STAGE2 = {
+    "stage": "2",
     "sha256": "239ea594" + "0" * 56,
     "command": "embryograde train W/stage2.safetensors --stage 2 --init W/base.safetensors",
     "train_seconds": 822.0,
@@ -52,7 +53,7 @@ def test_metadata_of_a_fresh_stage1_then_stage2():
         "metrics": {"validation": {"dice_fragment": 0.756}},
         "history": [{"epoch": 1}],
     }
-    meta = publish_bundled.bundled_metadata(STAGE2, stage1, TEST, {"dice_fragment": 0.739}, PREVIOUS, 90210, 45)
+    meta = publish_bundled.bundled_metadata([STAGE2, stage1], TEST, {"dice_fragment": 0.739}, PREVIOUS, 90210, 45)
     assert meta["version"] == "bundled-r18-239ea594" and "sha256" not in meta
     assert meta["commands"] == ["bash scripts/train_bundled.sh", stage1["command"], STAGE2["command"]]
     assert meta["total_training_minutes"] == round((1740 + 822) / 60, 1)
@@ -73,7 +74,7 @@ def test_metadata_of_stage2_over_an_earlier_bundled_model_continues_its_chain():
         "stage1_history": [{"epoch": 30}],
     }
     # the evaluation of the starting network is the earlier model's, not a stage-1 figure: it must not be kept
-    meta = publish_bundled.bundled_metadata(STAGE2, earlier, TEST, {"dice_fragment": 0.741}, PREVIOUS, 90210, 15)
+    meta = publish_bundled.bundled_metadata([STAGE2, earlier], TEST, {"dice_fragment": 0.741}, PREVIOUS, 90210, 15)
     assert meta["commands"] == [
         *earlier["commands"],
         "STAGE2_INIT=<bundled-r18-87b6d86d> bash scripts/train_bundled.sh",
@@ -83,3 +84,65 @@ def test_metadata_of_stage2_over_an_earlier_bundled_model_continues_its_chain():
     assert meta["metrics"]["held_out_stage1"] == {"dice_fragment": 0.739}
     assert meta["metrics"]["stage1_validation"] == {"dice_fragment": 0.7565}
     assert meta["stage1_history"] == [{"epoch": 30}]
+
+
+def test_metadata_of_stage2_then_refine_over_a_stage1_file(tmp_path):
+    """The refine stage's file is published: the chain is walked back through stage 2 to the stage-1 file."""
+    import json
+
+    stage1 = {
+        "stage": "1",
+        "command": "embryograde train W/stage1.safetensors --stage 1",
+        "train_seconds": 2082.0,
+        "metrics": {"validation": {"dice_fragment": 0.7565}},
+        "history": [{"epoch": 30}],
+        "parent": None,
+    }
+    (tmp_path / "base.json").write_text(json.dumps(stage1))
+    (tmp_path / "base.safetensors").write_bytes(b"")
+    stage2 = dict(STAGE2, parent={"path": str(tmp_path / "base.safetensors")})
+    (tmp_path / "stage2.json").write_text(json.dumps(stage2))
+    (tmp_path / "stage2.safetensors").write_bytes(b"")
+    refined = {
+        "sha256": "abcdef12" + "0" * 56,
+        "stage": "refine",
+        "command": "embryograde train W/refined.safetensors --stage refine --init W/stage2.safetensors",
+        "train_seconds": 480.0,
+        "metrics": {"validation": {"dice_fragment": 0.79}},
+        "parent": {"path": str(tmp_path / "stage2.safetensors")},
+    }
+    chain = publish_bundled.training_chain(refined)
+    assert [m.get("stage") for m in chain] == ["refine", "2", "1"]
+    meta = publish_bundled.bundled_metadata(chain, TEST, None, PREVIOUS, 90210, 58)
+    assert meta["commands"] == [
+        "bash scripts/train_bundled.sh",
+        stage1["command"],
+        STAGE2["command"],
+        refined["command"],
+    ]
+    assert meta["total_training_minutes"] == round((2082 + 822 + 480) / 60, 1)
+    assert meta["metrics"]["validation"] == {"dice_fragment": 0.79}
+    assert meta["metrics"]["stage2_validation"] == {"mae_pct": 2.6}
+    assert meta["metrics"]["stage1_validation"] == {"dice_fragment": 0.7565}
+    assert meta["version"] == "bundled-r18-abcdef12"
+
+
+def test_metadata_of_the_refine_stage_alone_over_an_earlier_bundled_model():
+    earlier = {
+        "version": "bundled-r18-239ea594",
+        "commands": ["bash scripts/train_bundled.sh", "stage 1 command", "stage 2 command"],
+        "total_training_minutes": 56.7,
+        "metrics": {"stage1_validation": {"dice_fragment": 0.7565}},
+    }
+    refined = {
+        "sha256": "0123abcd" + "0" * 56,
+        "stage": "refine",
+        "command": "embryograde train W/refined.safetensors --stage refine --init W/stage2.safetensors",
+        "train_seconds": 180.0,
+    }
+    meta = publish_bundled.bundled_metadata([refined, earlier], TEST, None, PREVIOUS, 90210, 5)
+    assert meta["commands"][-2:] == [
+        "REFINE_INIT=<bundled-r18-239ea594> bash scripts/train_bundled.sh",
+        refined["command"],
+    ]
+    assert meta["total_training_minutes"] == 59.7

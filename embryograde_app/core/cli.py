@@ -77,6 +77,18 @@ def _data_seed(data: Path) -> int | None:
         return None
 
 
+def _init_overrides(args: argparse.Namespace) -> dict:
+    """Architecture switches laid over an --init file's own (its tensors they reshape start fresh)."""
+    if not args.init:
+        return {}
+    overrides = {}
+    if args.area_input:
+        overrides["area_input"] = True
+    if args.refine_width:
+        overrides["refine_width"] = args.refine_width
+    return overrides
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.project:
         return _train_project(args)
@@ -109,6 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         skip_strides=tuple(args.skip_strides),
         fine_channels=max(8, args.width * 3 // 16),
         fine_skip_channels=max(4, args.width * 3 // 32),
+        refine_width=args.refine_width,
     )
     cfg = TrainConfig(
         stage=args.stage,
@@ -121,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         model=model_cfg,
         init_weights=args.init,
-        init_overrides={"area_input": True} if args.area_input and args.init else {},
+        init_overrides=_init_overrides(args),
         checkpoint=str(out.with_suffix("")) if args.resume else None,
         max_minutes=args.max_minutes,
         num_workers=args.workers,
@@ -191,7 +204,7 @@ def _train_project(args: argparse.Namespace) -> int:
     if args.out or args.data:
         raise CommandError("--project trains inside the project: give neither OUT nor --data")
     if args.stage not in ("1", "2"):
-        raise CommandError("--project trains stage 2, or stage 1 then 2 (--stage 1); e2e is for --data")
+        raise CommandError("--project trains stage 2, or stage 1 then 2 (--stage 1); e2e and refine are for --data")
     if not ProjectStore.is_project(args.project):
         raise CommandError(f"{args.project}: not an EmbryoGrade project (no project.sqlite)")
     try:
@@ -434,7 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="retrain from this project's corrected masks and range labels and register the new model version "
         "(stage 2, or --stage 1 for stage 1 then 2); starts from the active model",
     )
-    t.add_argument("--stage", choices=["1", "2", "e2e"], required=True)
+    t.add_argument(
+        "--stage",
+        choices=["1", "2", "e2e", "refine"],
+        required=True,
+        help="refine: train only the boundary refiner over the --init network",
+    )
     t.add_argument("--init", help="start from these weights (required for stage 2 with --data)")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
@@ -462,12 +480,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="regression head also reads the seg head's area estimate (with --init: applied over its network)",
     )
+    t.add_argument(
+        "--refine-width",
+        type=int,
+        default=0,
+        help="boundary refiner width (0 = none; with --init: added to its network, for --stage refine)",
+    )
     t.add_argument("--resume", action="store_true", help="checkpoint every epoch and resume from OUT.ckpt.*")
     t.add_argument("--max-minutes", type=float, help="stop after this much wall time (best epoch kept)")
     t.add_argument("--workers", type=int, default=0, help="data loader processes")
     t.add_argument("--views", type=int, default=4, help="stage 2: flips/rotations of each frame to cache")
     t.add_argument("--cache-dir", help="stage 2: feature cache folder reused across runs")
-    t.add_argument("--crop", type=int, help="stage 1: train on random crops of this size around the embryo")
+    t.add_argument("--crop", type=int, help="stage 1 and refine: train on random crops of this size")
     t.add_argument("--fp32", action="store_true", help="store float32 weights (default float16)")
     t.add_argument("--no-activate", action="store_true", help="--project: register the version, keep the active one")
     t.add_argument("--force", action="store_true", help="--project: activate even if it did worse on held-out embryos")

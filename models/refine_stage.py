@@ -1,0 +1,142 @@
+"""The "refine" stage: trains only the boundary refiner (seg_head.refine.*) over a finished network.
+
+Everything else is frozen, so the network's own logits are computed once per frame and kept (float16); each
+step then costs one pass of a few narrow convolutions over random crops, which lets the refiner see many more
+frames than stage 1 in a few minutes. Crops are turned by a random flip/rotation together with their logits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.attnregdeeplab import AttnRegDeepLab
+from models.data import Sample, read_grey_uint8, read_mask, resize_mask, to_tensor
+from models.losses import segmentation_loss
+
+
+@dataclass
+class RefineItem:
+    image: torch.Tensor  # (1, S, S) float16, normalised as the network sees it
+    logits: torch.Tensor  # (3, S, S) float16: the frozen network's logits before refinement
+    mask: torch.Tensor  # (S, S) uint8
+
+
+def build_refine_items(
+    model: AttnRegDeepLab,
+    samples: list[Sample],
+    device: torch.device,
+    check: Callable[[], None] = lambda: None,
+    batch_size: int = 16,
+) -> list[RefineItem]:
+    """The frozen network's logits of every masked frame (one forward pass each, in batches)."""
+    size = model.cfg.input_size
+    items: list[RefineItem] = []
+    masked = [s for s in samples if s.mask_path]
+    model.eval()
+    for start in range(0, len(masked), batch_size):
+        check()
+        chunk = masked[start : start + batch_size]
+        images = torch.stack([to_tensor(read_grey_uint8(s.image_path), size) for s in chunk])
+        with torch.no_grad():
+            dec, pooled, _ = model.frozen_features(images.to(device))
+            logits = model.heads(dec, pooled, (size, size))[0]
+        for s, image, lg in zip(chunk, images, logits, strict=True):
+            mask = torch.from_numpy(resize_mask(read_mask(s.mask_path), size))
+            items.append(RefineItem(image.half(), lg.half().cpu(), mask))
+    return items
+
+
+def _dihedral(t: torch.Tensor, view: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of the last two axes."""
+    t = torch.rot90(t, view % 4, dims=(-2, -1))
+    return t.flip(-1) if view >= 4 else t
+
+
+class RefineRun:
+    """One epoch = every training frame once, as a random crop in a random orientation."""
+
+    def __init__(self, cfg, model: AttnRegDeepLab, train_s, val_s, device, stopper, wrap, rank_world):
+        if model.seg_head.refine is None:
+            raise ValueError("this model has no boundary refiner (refine_width 0): give it one to train")
+        self.cfg, self.model, self.device, self.stopper = cfg, model, device, stopper
+        self.train_items = build_refine_items(model, train_s, device, stopper.check)
+        self.val_items = build_refine_items(model, val_s, device, stopper.check)
+        if not self.train_items:
+            raise ValueError("the refine stage needs frames with masks")
+        self.rank, self.world = rank_world
+        self.size = model.cfg.input_size
+        self.crop = min(cfg.crop or self.size, self.size)
+        self.net = wrap(model.seg_head.refine)
+        self.steps_per_epoch = max(1, math.ceil(len(self.train_items) / self.world / cfg.batch_size))
+
+    def _batch(self, picks: list[int], rng: np.random.Generator):
+        c, images, logits, masks = self.crop, [], [], []
+        for i in picks:
+            item = self.train_items[i]
+            y, x = rng.integers(0, self.size - c + 1, 2)
+            view = int(rng.integers(0, 8))
+            window = (..., slice(y, y + c), slice(x, x + c))
+            images.append(_dihedral(item.image[window], view))
+            logits.append(_dihedral(item.logits[window], view))
+            masks.append(_dihedral(item.mask[window], view))
+        to = self.device
+        return torch.stack(images).to(to).float(), torch.stack(logits).to(to).float(), torch.stack(masks).to(to).long()
+
+    def train_epoch(self, epoch: int, opt, sched, progress) -> float:
+        from models.training import TrainProgress, _check_finite
+
+        self.model.eval()
+        self.model.seg_head.refine.train()
+        rng = np.random.default_rng((self.cfg.seed, epoch))
+        order = rng.permutation(len(self.train_items))[self.rank :: self.world].tolist()
+        bs, total = self.cfg.batch_size, 0.0
+        for step in range(self.steps_per_epoch):
+            self.stopper.check()
+            picks = order[step * bs : (step + 1) * bs] or order[:bs]
+            image, logits, mask = self._batch(picks, rng)
+            loss = segmentation_loss(self.net(image, logits), mask, self.cfg.fragment_weight)
+            _check_finite(loss, epoch, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+            if progress is not None and (step + 1) % 10 == 0:
+                progress(
+                    TrainProgress(
+                        "refine", epoch + 1, self.cfg.epochs, step + 1, self.steps_per_epoch, total / (step + 1)
+                    )
+                )
+        self.model.eval()
+        return total / self.steps_per_epoch
+
+    def validate(self, _loader) -> tuple[float, dict]:
+        """Whole validation frames through the refiner, against the frozen network's logits it starts from."""
+        from models.training import _seg_counts, dice_from_counts
+
+        self.model.eval()
+        counts = np.zeros((3, 3), np.int64)
+        before = np.zeros((3, 3), np.int64)
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, len(self.val_items), 16):
+                chunk = self.val_items[start : start + 16]
+                image = torch.stack([it.image for it in chunk]).to(self.device).float()
+                logits = torch.stack([it.logits for it in chunk]).to(self.device).float()
+                mask = torch.stack([it.mask for it in chunk]).to(self.device).long()
+                refined = self.model.seg_head.refine(image, logits)
+                total += float(segmentation_loss(refined, mask)) * len(chunk)
+                counts += _seg_counts(refined, mask)
+                before += _seg_counts(logits, mask)
+        n = max(len(self.val_items), 1)
+        metrics = {
+            "dice_fragment": dice_from_counts(counts, 2),
+            "dice_blastomere": dice_from_counts(counts, 1),
+            "dice_fragment_unrefined": dice_from_counts(before, 2),
+        }
+        return total / n, metrics
