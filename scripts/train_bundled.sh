@@ -5,12 +5,16 @@
 # refine (the boundary refiner alone, over the finished network, on embryos no earlier stage saw).
 #
 # STAGE2_INIT=W starts from the network of W instead of a fresh stage 1: a stage-1 file, or an earlier bundled
-# model (its chain of commands carries over). W is copied first, because publishing overwrites resources/.
-# The shipped model bundled-r18-<see resources/*.json> is STAGE2_INIT=<the stage-1 file of
-# bundled-r18-87b6d86d>: that stage 1 came from this script at commit 2093b9d (34.7 min; its encoder, ASPP and
-# decoder tensors are in 87b6d86d's file, commit 08865d7, rounded to fp16).
-# Stage 1 is not bit-reproducible across commits of the model code: a fresh one from this script (same seed,
-# 29.0 min) scored test fragment Dice 0.732 after stage 2, against 0.741 for that one.
+# model (its chain of commands carries over). REFINE_INIT=W runs the refine stage alone over a finished model.
+# W is copied first, because publishing overwrites resources/. The shipped bundled-r18-863d4673 is a chain:
+# bundled-r18-87b6d86d (stage 1 34.7 min + stage 2 8.3 min, this script at commit 2093b9d), then
+# STAGE2_INIT=<87b6d86d> (stage 2 again on 4x the embryos, 13.7 min: bundled-r18-239ea594), then
+# REFINE_INIT=<239ea594> REFINE_MINUTES=3.1 REFINE_EPOCHS=16 (3.3 min): 59.96 min of training in all. To
+# reproduce a step: git show 08865d7:resources/attnregdeeplab_r18.safetensors (87b6d86d) or 3e76b59:... (239ea594),
+# and the .json beside it. The default path (fresh stage 1 of at most 34 min, ~14 min of stage 2, 6 min of
+# refine) is sized for the 60 minutes in one run (not timed end to end yet). Stage 1 is not bit-reproducible
+# across commits of the model code: a fresh one (same seed, 29.0 min) scored test fragment Dice 0.732 after
+# stage 2, against 0.741 for 87b6d86d's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
