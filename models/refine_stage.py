@@ -61,8 +61,6 @@ class RefineRun:
     """One epoch = every training frame once, as a random crop in a random orientation."""
 
     def __init__(self, cfg, model: AttnRegDeepLab, train_s, val_s, device, stopper, wrap, rank_world):
-        if model.seg_head.refine is None:
-            raise ValueError("this model has no boundary refiner (refine_width 0): give it one to train")
         self.cfg, self.model, self.device, self.stopper = cfg, model, device, stopper
         self.train_items = build_refine_items(model, train_s, device, stopper.check)
         self.val_items = build_refine_items(model, val_s, device, stopper.check)
