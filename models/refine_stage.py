@@ -17,6 +17,7 @@ import torch
 from models.attnregdeeplab import AttnRegDeepLab
 from models.data import Sample, read_grey_uint8, read_mask, resize_mask, to_tensor
 from models.losses import segmentation_loss
+from models.train_steps import dice_from_counts, optimiser_step, report_every, seg_counts
 
 
 @dataclass
@@ -86,8 +87,6 @@ class RefineRun:
         return torch.stack(images).to(to).float(), torch.stack(logits).to(to).float(), torch.stack(masks).to(to).long()
 
     def train_epoch(self, epoch: int, opt, sched, progress) -> float:
-        from models.training import TrainProgress, _check_finite
-
         self.model.eval()
         self.model.seg_head.refine.train()
         rng = np.random.default_rng((self.cfg.seed, epoch))
@@ -98,25 +97,13 @@ class RefineRun:
             picks = order[step * bs : (step + 1) * bs] or order[:bs]
             image, logits, mask = self._batch(picks, rng)
             loss = segmentation_loss(self.net(image, logits), mask, self.cfg.fragment_weight)
-            _check_finite(loss, epoch, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-            if progress is not None and (step + 1) % 10 == 0:
-                progress(
-                    TrainProgress(
-                        "refine", epoch + 1, self.cfg.epochs, step + 1, self.steps_per_epoch, total / (step + 1)
-                    )
-                )
+            total += optimiser_step(loss, opt, sched, epoch, step)
+            report_every(progress, 10, "refine", epoch, self.cfg.epochs, step, self.steps_per_epoch, total / (step + 1))
         self.model.eval()
         return total / self.steps_per_epoch
 
     def validate(self, _loader) -> tuple[float, dict]:
         """Whole validation frames through the refiner, against the frozen network's logits it starts from."""
-        from models.training import _seg_counts, dice_from_counts
-
         self.model.eval()
         counts = np.zeros((3, 3), np.int64)
         before = np.zeros((3, 3), np.int64)
@@ -129,8 +116,8 @@ class RefineRun:
                 mask = torch.stack([it.mask for it in chunk]).to(self.device).long()
                 refined = self.model.seg_head.refine(image, logits)
                 total += float(segmentation_loss(refined, mask)) * len(chunk)
-                counts += _seg_counts(refined, mask)
-                before += _seg_counts(logits, mask)
+                counts += seg_counts(refined, mask)
+                before += seg_counts(logits, mask)
         n = max(len(self.val_items), 1)
         metrics = {
             "dice_fragment": dice_from_counts(counts, 2),

@@ -26,8 +26,17 @@ from models.attnregdeeplab import AttnRegDeepLab, ModelConfig
 from models.data import Sample, SegRegDataset, split_by_embryo
 from models.device import init_distributed, is_distributed, rank, release_device_memory, select_device
 from models.features import FeatureCache, build_stage2_items
-from models.losses import IGNORE_INDEX, range_loss, segmentation_loss
+from models.losses import range_loss, segmentation_loss
 from models.refine_stage import RefineRun
+from models.train_steps import (  # noqa: F401  (TrainingError, TrainProgress and dice_from_counts are public here)
+    ProgressFn,
+    TrainingError,
+    TrainProgress,
+    dice_from_counts,
+    optimiser_step,
+    report_every,
+    seg_counts,
+)
 from models.weights import load_model, state_dict_float
 
 STAGE_TRAINABLE = {
@@ -38,10 +47,6 @@ STAGE_TRAINABLE = {
 }
 # Stage 2 trains the seg head on cached decoder maps, without the image the boundary refiner reads.
 STAGE_EXCLUDED = {"2": ("seg_head.refine.",)}
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on (NaN loss, no usable samples, out of memory); the message says why."""
 
 
 class TrainingCancelled(RuntimeError):
@@ -86,19 +91,6 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be at least 1")
 
 
-@dataclass(frozen=True)
-class TrainProgress:
-    stage: str
-    epoch: int
-    epochs: int
-    step: int
-    steps: int
-    train_loss: float
-    val_loss: float | None = None
-    val_metrics: dict = field(default_factory=dict)
-    done: bool = False
-
-
 @dataclass
 class TrainResult:
     model: AttnRegDeepLab
@@ -112,7 +104,6 @@ class TrainResult:
     stopped_early: bool = False
 
 
-ProgressFn = Callable[[TrainProgress], None]
 StopFn = Callable[[], bool]
 
 
@@ -190,27 +181,6 @@ class _Stopper:
             raise TrainingCancelled("training was cancelled")
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.out_of_time = True
-
-
-def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:
-    if not torch.isfinite(loss):
-        raise TrainingError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; the run was stopped")
-
-
-def _seg_counts(logits: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    """Per-class (intersection, pred, target) pixel counts for micro Dice over a set."""
-    pred = logits.argmax(1)
-    valid = target != IGNORE_INDEX
-    out = np.zeros((3, 3), np.int64)
-    for c in (1, 2):
-        p, t = (pred == c) & valid, (target == c) & valid
-        out[c] = [int((p & t).sum()), int(p.sum()), int(t.sum())]
-    return out
-
-
-def dice_from_counts(counts: np.ndarray, cls: int) -> float | None:
-    inter, p, t = counts[cls]
-    return None if p + t == 0 else 2.0 * inter / (p + t)
 
 
 class _Heads(nn.Module):
@@ -292,7 +262,7 @@ def _evaluate_images(
                 loss = loss + _reg_loss(out.fraction, lo, hi)
             total += float(loss.detach()) * len(image)
             n += len(image)
-            counts += _seg_counts(out.seg_logits, mask)
+            counts += seg_counts(out.seg_logits, mask)
             e, x, v, r = _reg_stats(out.fraction, lo, hi)
             abs_err, n_exact, violations, n_range = abs_err + e, n_exact + x, violations + v, n_range + r
     metrics = {
@@ -541,17 +511,9 @@ class _ImageRun:
                 loss = loss + self.cfg.reg_weight * _reg_loss(out.fraction, lo, hi)
             elif self.model.reg_head is not None:
                 loss = loss + 0.0 * out.fraction.sum()  # keeps DDP's every-parameter-used contract
-            _check_finite(loss, epoch, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(image)
+            total += optimiser_step(loss, opt, sched, epoch, step) * len(image)
             n += len(image)
-            if progress is not None:
-                progress(
-                    TrainProgress(self.cfg.stage, epoch + 1, self.cfg.epochs, step + 1, self.steps_per_epoch, total / n)
-                )
+            report_every(progress, 1, self.cfg.stage, epoch, self.cfg.epochs, step, self.steps_per_epoch, total / n)
             if self.stopper.out_of_time and not is_distributed():
                 break
         return total / max(n, 1)
@@ -626,16 +588,8 @@ class _Stage2Run:
             rb = reg_batches[step] if step < len(reg_batches) else []
             sb = seg_batches[step] if step < len(seg_batches) else []
             loss = self._step_loss(rb, sb, self.train_items)
-            _check_finite(loss, epoch, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-            if progress is not None and (step + 1) % 10 == 0:
-                progress(
-                    TrainProgress("2", epoch + 1, self.cfg.epochs, step + 1, self.steps_per_epoch, total / (step + 1))
-                )
+            total += optimiser_step(loss, opt, sched, epoch, step)
+            report_every(progress, 10, "2", epoch, self.cfg.epochs, step, self.steps_per_epoch, total / (step + 1))
         self.model.eval()
         return total / self.steps_per_epoch
 
@@ -660,7 +614,7 @@ class _Stage2Run:
                 if seg:
                     pooled, dec, mask, _, _ = self._stack(seg, items, True)
                     logits, _ = self.heads(pooled, dec, (self.size, self.size))
-                    counts += _seg_counts(logits, mask)
+                    counts += seg_counts(logits, mask)
         metrics = {
             "dice_fragment": dice_from_counts(counts, 2),
             "dice_blastomere": dice_from_counts(counts, 1),
