@@ -39,7 +39,7 @@ def test_train_project_no_activate_only_registers(project, capsys):
     [
         (["--project", "{tmp}/nowhere"], "not an EmbryoGrade project"),
         (["{tmp}/w.safetensors", "--project", "{proj}"], "give neither OUT nor --data"),
-        (["--project", "{proj}", "--stage", "e2e"], "e2e and refine are for --data"),
+        (["--project", "{proj}", "--stage", "e2e"], "e2e is for --data"),
         ([], "give OUT.safetensors and --data DIR, or --project PROJECT"),
     ],
 )

@@ -172,3 +172,21 @@ def test_stage1_then_stage2_makes_one_candidate(project):
     assert set(candidate.data_summary["stages"]) == {"stage1", "stage2"}
     assert _candidate_files(project) == [f"{candidate.version}.json", f"{candidate.version}.safetensors"]
     assert _active(project) == "tiny-test"
+
+
+def test_refine_retrain_gives_a_model_without_a_refiner_one_and_trains_only_it(project):
+    """The dock's "Mask edges" run: corrected masks train the boundary refiner; every other tensor is kept."""
+    from models.weights import load_model
+
+    updates = []
+    candidate = rt.retrain(_settings(project, stage="refine", epochs=2, lr=1e-2), updates.append)
+    assert candidate.stage == "refine" and _active(project) == "tiny-test"
+    parent = project / "models" / "tiny-test.safetensors"
+    before, _ = load_model(parent)
+    after, _ = load_model(candidate.weights)
+    assert before.cfg.refine_width == 0 and after.cfg.refine_width == rt.REFINE_WIDTH
+    new = after.state_dict()
+    for key, value in before.state_dict().items():
+        assert np.array_equal(value.numpy(), new[key].numpy()), key
+    assert any(u.phase == "stage refine" for u in updates)
+    assert candidate.data_summary["stages"]["stagerefine"]["train"]["with_mask"] >= 1

@@ -203,8 +203,11 @@ def _train_project(args: argparse.Namespace) -> int:
 
     if args.out or args.data:
         raise CommandError("--project trains inside the project: give neither OUT nor --data")
-    if args.stage not in ("1", "2"):
-        raise CommandError("--project trains stage 2, or stage 1 then 2 (--stage 1); e2e and refine are for --data")
+    if args.stage not in ("1", "2", "refine"):
+        raise CommandError(
+            "--project trains stage 2, stage 1 then 2 (--stage 1) or the boundary refiner (--stage refine); "
+            "e2e is for --data"
+        )
     if not ProjectStore.is_project(args.project):
         raise CommandError(f"{args.project}: not an EmbryoGrade project (no project.sqlite)")
     try:
@@ -445,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--project",
         help="retrain from this project's corrected masks and range labels and register the new model version "
-        "(stage 2, or --stage 1 for stage 1 then 2); starts from the active model",
+        "(stage 2, --stage 1 for stage 1 then 2, --stage refine for the boundary refiner); starts from the active model",
     )
     t.add_argument(
         "--stage",

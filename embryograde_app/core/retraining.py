@@ -25,7 +25,12 @@ from embryograde_app.core.store import ProjectError, ProjectStore
 CANDIDATES_DIR = "models/candidates"
 FEATURE_CACHE_DIR = "cache/features"
 DICE_TOLERANCE = 0.01  # DESIGN section 4: stage 2 must not lower fragment Dice by more than this
-STAGES = {"2": "grading head (stage 2)", "1": "segmentation, then grading head (stage 1 + 2)"}
+STAGES = {
+    "2": "grading head (stage 2)",
+    "1": "segmentation, then grading head (stage 1 + 2)",
+    "refine": "mask edges: the boundary refiner, from corrected masks",
+}
+REFINE_WIDTH = 24  # the refiner given to a model that has none (the bundled model's width)
 
 
 class RetrainError(ValueError):
@@ -37,7 +42,7 @@ class RetrainSettings:
     """Everything a run needs, copied on the caller's thread before the run starts."""
 
     project: str
-    stage: str = "2"  # "2": grading head only; "1": fine-tune segmentation (stage 1), then stage 2
+    stage: str = "2"  # "2": grading head only; "1": fine-tune segmentation (stage 1), then stage 2; "refine"
     epochs: int = 30  # stage 2
     stage1_epochs: int = 10
     batch_size: int = 8
@@ -55,7 +60,7 @@ class RetrainSettings:
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
-            raise RetrainError(f"stage must be 1 or 2 (got {self.stage!r})")
+            raise RetrainError(f"stage must be one of {', '.join(STAGES)} (got {self.stage!r})")
         if min(self.epochs, self.stage1_epochs, self.batch_size) < 1:
             raise RetrainError("epochs and batch size must be at least 1")
 
@@ -64,7 +69,7 @@ class RetrainSettings:
 class RetrainUpdate:
     """One progress report: the phase, the training position and losses, and the whole run's fraction done."""
 
-    phase: str  # "features", "stage 1", "stage 2", "evaluate"
+    phase: str  # "features", "stage 1", "stage 2", "stage refine", "evaluate"
     stage: str
     epoch: int = 0
     epochs: int = 0
@@ -181,13 +186,13 @@ def retrain(
     candidates.mkdir(parents=True, exist_ok=True)
     out = candidates / f"{version}.safetensors"
     stage1_out = candidates / f"{version}.stage1.safetensors"
-    plan = [("1", 0.7), ("2", 0.25)] if settings.stage == "1" else [("2", 0.95)]
+    plan = {"1": [("1", 0.7), ("2", 0.25)], "2": [("2", 0.95)], "refine": [("refine", 0.95)]}[settings.stage]
     t0 = time.monotonic()
     try:
         init, history, summary, done = str(parent_path), [], {}, 0.0
         for stage, weight in plan:
             cfg = _train_config(settings, stage, init, root, val_embryos)
-            emit(RetrainUpdate("features" if stage == "2" else "stage 1", stage, fraction=done))
+            emit(RetrainUpdate("features" if stage == "2" else f"stage {stage}", stage, fraction=done))
             result = _train_stage(cfg, samples, emit, should_stop, done, weight)
             history += [dict(h, stage=stage) for h in result.history]
             summary[f"stage{stage}"] = result.data_summary
@@ -240,7 +245,11 @@ def retrain(
 
 def _train_config(settings: RetrainSettings, stage: str, init: str, root: Path, val_embryos: tuple[str, ...]):
     from models.training import TrainConfig
+    from models.weights import model_config_of
 
+    overrides = {}
+    if stage == "refine" and model_config_of(init).refine_width == 0:
+        overrides["refine_width"] = REFINE_WIDTH
     return TrainConfig(
         stage=stage,
         epochs=settings.stage1_epochs if stage == "1" else settings.epochs,
@@ -251,6 +260,7 @@ def _train_config(settings: RetrainSettings, stage: str, init: str, root: Path, 
         patience=settings.patience,
         device=settings.device,
         init_weights=init,
+        init_overrides=overrides,
         stage2_views=settings.views,
         cache_dir=str(root / FEATURE_CACHE_DIR),
         crop=settings.crop,

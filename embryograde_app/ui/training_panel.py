@@ -47,6 +47,7 @@ PHASE_TEXT = {
     "features": "Computing features of new frames (cached for next time)…",
     "stage 1": "Stage 1, segmentation",
     "stage 2": "Stage 2, grading head",
+    "stage refine": "Boundary refiner, mask edges",
     "evaluate": "Comparing with the model in use on held-out embryos…",
 }
 
@@ -108,6 +109,7 @@ class TrainingPanel(QDockWidget):
         self.stage_combo = QComboBox(objectName="train_stage_combo")
         self.stage_combo.addItem("Grading head (fast)", "2")
         self.stage_combo.addItem("Segmentation + grading (slow)", "1")
+        self.stage_combo.addItem("Mask edges (boundary refiner)", "refine")
         self.stage_combo.setToolTip("\n".join(STAGES.values()))
         self.epochs_spin = QSpinBox(objectName="train_epochs_spin")
         self.epochs_spin.setRange(1, 500)

@@ -124,3 +124,23 @@ def test_panel_without_a_project_is_idle(window):
     assert panel.project is None and not panel.retrain_button.isEnabled()
     assert not panel.start_retrain()
     assert panel.versions_table.rowCount() == 0
+
+
+def test_mask_edges_run_trains_the_boundary_refiner(make_window, project, fake_predictor, qtbot):
+    """The dock's third choice: corrected contours train the boundary refiner alone."""
+    window = make_window(project, fake_predictor)
+    panel = window.training_panel
+    combo = panel.stage_combo
+    combo.setCurrentIndex(combo.findData("refine"))
+    assert panel.retrain_settings().stage == "refine"
+    runner = panel.runner
+    epochs, texts = [], []
+    runner.epoch_finished.connect(lambda *args: epochs.append(args))
+    runner.progress.connect(lambda _u: texts.append(panel.status_label.text()))
+    with qtbot.waitSignal(runner.finished, timeout=120000) as done:
+        assert panel.start_retrain(**{**FAST, "epochs": 2})
+    assert done.args[0].stage == "refine"
+    assert [(stage, epoch) for stage, epoch, _t, _v in epochs] == [("refine", 1), ("refine", 2)]
+    assert any(t.startswith("Boundary refiner") for t in texts)
+    assert _active(project) == "tiny-test"
+    panel.discard()
