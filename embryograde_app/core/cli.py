@@ -448,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--project",
         help="retrain from this project's corrected masks and range labels and register the new model version "
-        "(stage 2, --stage 1 for stage 1 then 2, --stage refine for the boundary refiner); starts from the active model",
+        "(stage 2, --stage 1 for stage 1 then 2, --stage refine for the boundary refiner); starts from the active "
+        "model",
     )
     t.add_argument(
         "--stage",
