@@ -11,10 +11,10 @@
 # STAGE2_INIT=<87b6d86d> (stage 2 again on 4x the embryos, 13.7 min: bundled-r18-239ea594), then
 # REFINE_INIT=<239ea594> REFINE_MINUTES=3.1 REFINE_EPOCHS=16 (3.3 min): 59.96 min of training in all. To
 # reproduce a step: git show 08865d7:resources/attnregdeeplab_r18.safetensors (87b6d86d) or 3e76b59:... (239ea594),
-# and the .json beside it. The default path (fresh stage 1 of at most 34 min, ~14 min of stage 2, 6 min of
-# refine) is sized for the 60 minutes in one run (not timed end to end yet). Stage 1 is not bit-reproducible
-# across commits of the model code: a fresh one (same seed, 29.0 min) scored test fragment Dice 0.732 after
-# stage 2, against 0.741 for 87b6d86d's.
+# and the .json beside it. The default path fits the 60 minutes in one run: at commit b00353b it took 54.8 min
+# on 2 cores (stage 1 29.8, stage 2 14.4, refine 6.1; test 0.766 / 2.84 / 0.908, refused on MAE). Stage 1 is
+# deterministic at a given commit (it repeated session 4's run epoch for epoch) but not across commits of the
+# model code: that run scored test fragment Dice 0.732 after stage 2, against 0.741 for 87b6d86d's stage 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
