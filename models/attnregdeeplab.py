@@ -254,9 +254,7 @@ class BoundaryRefiner(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, image: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        h, w = logits.shape[-2:]
-        if tuple(image.shape[-2:]) != (h, w):
-            image = F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False)
+        h, w = logits.shape[-2:]  # the image's size: the network's logits come back at input size
         z = torch.cat([image, logits.softmax(dim=1)], dim=1)
         ph, pw = h % 2, w % 2  # odd sizes: pad to fold, crop after unfolding
         if ph or pw:

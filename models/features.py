@@ -31,9 +31,10 @@ def frozen_fingerprint(model: AttnRegDeepLab) -> str:
 
 
 def dihedral(a: np.ndarray, view: int) -> np.ndarray:
-    """One of the 8 flips/rotations; view 0 is the frame itself."""
-    a = np.rot90(a, view % 4)
-    return np.ascontiguousarray(a[:, ::-1] if view >= 4 else a)
+    """One of the 8 flips/rotations of the last two axes (leading ones, e.g. channels, go along); view 0 is
+    the frame itself."""
+    a = np.rot90(a, view % 4, axes=(-2, -1))
+    return np.ascontiguousarray(a[..., ::-1] if view >= 4 else a)
 
 
 @dataclass

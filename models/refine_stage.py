@@ -16,15 +16,17 @@ import torch
 
 from models.attnregdeeplab import AttnRegDeepLab
 from models.data import Sample, read_grey_uint8, read_mask, resize_mask, to_tensor
+from models.device import is_distributed, rank
+from models.features import dihedral
 from models.losses import segmentation_loss
-from models.train_steps import dice_from_counts, optimiser_step, report_every, seg_counts
+from models.train_steps import dice_from_counts, optimiser_step, report_every, seg_counts, wrap_ddp
 
 
 @dataclass
 class RefineItem:
-    image: torch.Tensor  # (1, S, S) float16, normalised as the network sees it
-    logits: torch.Tensor  # (3, S, S) float16: the frozen network's logits before refinement
-    mask: torch.Tensor  # (S, S) uint8
+    image: np.ndarray  # (1, S, S) float16, normalised as the network sees it
+    logits: np.ndarray  # (3, S, S) float16: the frozen network's logits before refinement
+    mask: np.ndarray  # (S, S) uint8
 
 
 def build_refine_items(
@@ -47,30 +49,34 @@ def build_refine_items(
             dec, pooled, _ = model.frozen_features(images.to(device))
             logits = model.heads(dec, pooled, (size, size))[0]
         for s, image, lg in zip(chunk, images, logits, strict=True):
-            mask = torch.from_numpy(resize_mask(read_mask(s.mask_path), size))
-            items.append(RefineItem(image.half(), lg.half().cpu(), mask))
+            mask = resize_mask(read_mask(s.mask_path), size)
+            items.append(RefineItem(image.half().numpy(), lg.half().cpu().numpy(), mask))
     return items
 
 
-def _dihedral(t: torch.Tensor, view: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of the last two axes."""
-    t = torch.rot90(t, view % 4, dims=(-2, -1))
-    return t.flip(-1) if view >= 4 else t
+def _stack(arrays: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.stack(arrays)).to(device)
 
 
 class RefineRun:
     """One epoch = every training frame once, as a random crop in a random orientation."""
 
-    def __init__(self, cfg, model: AttnRegDeepLab, train_s, val_s, device, stopper, wrap, rank_world):
+    def __init__(self, cfg, model: AttnRegDeepLab, train_s, val_s, device, stopper):
         self.cfg, self.model, self.device, self.stopper = cfg, model, device, stopper
         self.train_items = build_refine_items(model, train_s, device, stopper.check)
         self.val_items = build_refine_items(model, val_s, device, stopper.check)
         if not self.train_items:
             raise ValueError("the refine stage needs frames with masks")
-        self.rank, self.world = rank_world
+        self.rank = rank()
+        self.world = torch.distributed.get_world_size() if is_distributed() else 1
         self.size = model.cfg.input_size
         self.crop = min(cfg.crop or self.size, self.size)
-        self.net = wrap(model.seg_head.refine)
+        self.net = wrap_ddp(model.seg_head.refine, device)
+        # What validation starts from never changes: the frozen network's own Dice, counted once.
+        unrefined = np.zeros((3, 3), np.int64)
+        for _images, logits, masks in self._val_chunks():
+            unrefined += seg_counts(_stack(logits, device).float(), _stack(masks, device).long())
+        self.unrefined_dice = dice_from_counts(unrefined, 2)
         self.steps_per_epoch = max(1, math.ceil(len(self.train_items) / self.world / cfg.batch_size))
 
     def _batch(self, picks: list[int], rng: np.random.Generator):
@@ -80,11 +86,17 @@ class RefineRun:
             y, x = rng.integers(0, self.size - c + 1, 2)
             view = int(rng.integers(0, 8))
             window = (..., slice(y, y + c), slice(x, x + c))
-            images.append(_dihedral(item.image[window], view))
-            logits.append(_dihedral(item.logits[window], view))
-            masks.append(_dihedral(item.mask[window], view))
+            images.append(dihedral(item.image[window], view))
+            logits.append(dihedral(item.logits[window], view))
+            masks.append(dihedral(item.mask[window], view))
         to = self.device
-        return torch.stack(images).to(to).float(), torch.stack(logits).to(to).float(), torch.stack(masks).to(to).long()
+        return _stack(images, to).float(), _stack(logits, to).float(), _stack(masks, to).long()
+
+    def _val_chunks(self, size: int = 16):
+        """(images, logits, masks) of the validation frames, in chunks."""
+        for start in range(0, len(self.val_items), size):
+            chunk = self.val_items[start : start + size]
+            yield [it.image for it in chunk], [it.logits for it in chunk], [it.mask for it in chunk]
 
     def train_epoch(self, epoch: int, opt, sched, progress) -> float:
         self.model.eval()
@@ -106,22 +118,19 @@ class RefineRun:
         """Whole validation frames through the refiner, against the frozen network's logits it starts from."""
         self.model.eval()
         counts = np.zeros((3, 3), np.int64)
-        before = np.zeros((3, 3), np.int64)
         total = 0.0
         with torch.no_grad():
-            for start in range(0, len(self.val_items), 16):
-                chunk = self.val_items[start : start + 16]
-                image = torch.stack([it.image for it in chunk]).to(self.device).float()
-                logits = torch.stack([it.logits for it in chunk]).to(self.device).float()
-                mask = torch.stack([it.mask for it in chunk]).to(self.device).long()
-                refined = self.model.seg_head.refine(image, logits)
-                total += float(segmentation_loss(refined, mask)) * len(chunk)
+            for images, logits, masks in self._val_chunks():
+                mask = _stack(masks, self.device).long()
+                refined = self.model.seg_head.refine(
+                    _stack(images, self.device).float(), _stack(logits, self.device).float()
+                )
+                total += float(segmentation_loss(refined, mask)) * len(masks)
                 counts += seg_counts(refined, mask)
-                before += seg_counts(logits, mask)
         n = max(len(self.val_items), 1)
         metrics = {
             "dice_fragment": dice_from_counts(counts, 2),
             "dice_blastomere": dice_from_counts(counts, 1),
-            "dice_fragment_unrefined": dice_from_counts(before, 2),
+            "dice_fragment_unrefined": self.unrefined_dice,
         }
         return total / n, metrics

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from models.device import is_distributed
 from models.losses import IGNORE_INDEX
 
 
@@ -79,3 +80,12 @@ def seg_counts(logits: torch.Tensor, target: torch.Tensor) -> np.ndarray:
 def dice_from_counts(counts: np.ndarray, cls: int) -> float | None:
     inter, p, t = counts[cls]
     return None if p + t == 0 else 2.0 * inter / (p + t)
+
+
+def wrap_ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    if not is_distributed():
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids)

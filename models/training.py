@@ -36,6 +36,7 @@ from models.train_steps import (  # noqa: F401  (TrainingError, TrainProgress an
     optimiser_step,
     report_every,
     seg_counts,
+    wrap_ddp,
 )
 from models.weights import load_model, state_dict_float
 
@@ -211,15 +212,6 @@ def _agree(value: float, device: torch.device, op: str = "mean") -> float:
     return float(t) if op == "max" else float(t) / torch.distributed.get_world_size()
 
 
-def _wrap(module: nn.Module, device: torch.device) -> nn.Module:
-    if not is_distributed():
-        return module
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids)
-
-
 def _loader(dataset, batch_size: int, shuffle: bool, seed: int, workers: int, drop_last: bool) -> DataLoader:
     sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if is_distributed() else None
     gen = torch.Generator().manual_seed(seed)
@@ -390,8 +382,7 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
     elif cfg.stage == "refine":
         if model.seg_head.refine is None:
             raise TrainingError("this model has no boundary refiner; give it one (--refine-width N) to train it")
-        world = torch.distributed.get_world_size() if is_distributed() else 1
-        run = RefineRun(cfg, model, train_s, val_s, device, stopper, lambda m: _wrap(m, device), (rank(), world))
+        run = RefineRun(cfg, model, train_s, val_s, device, stopper)
     else:
         run = _ImageRun(cfg, model, train_s, device, stopper)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -491,7 +482,7 @@ class _ImageRun:
         self.dataset = SegRegDataset(train_s, model.cfg.input_size, augment=True, seed=cfg.seed, crop=crop)
         drop_last = len(train_s) > cfg.batch_size  # BatchNorm needs 2+ samples; ASPP pooling needs it too
         self.loader = _loader(self.dataset, cfg.batch_size, True, cfg.seed, cfg.num_workers, drop_last)
-        self.net = _wrap(model, device)
+        self.net = wrap_ddp(model, device)
         self.steps_per_epoch = len(self.loader)
 
     def train_epoch(self, epoch: int, opt, sched, progress: ProgressFn | None) -> float:
@@ -537,7 +528,7 @@ class _Stage2Run:
         )
         self.cache_stats = cache.stats()
         self.heads = _Heads(model)
-        self.net = _wrap(self.heads, device)
+        self.net = wrap_ddp(self.heads, device)
         self.reg_idx = [i for i, it in enumerate(self.train_items) if it.has_label]
         self.seg_idx = [i for i, it in enumerate(self.train_items) if it.dec is not None]
         n = max(len(self.reg_idx), len(self.seg_idx))
