@@ -15,6 +15,7 @@ import json
 import cv2
 import numpy as np
 
+from embryograde_app.core.evaluate import mask_at_label_size, predictions
 from embryograde_app.core.layout import read_mask
 from embryograde_app.core.training_data import samples_from_layout
 from embryograde_app.paths import BUNDLED_WEIGHTS
@@ -85,7 +86,6 @@ class FragmentErrors:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from models.data import read_grey_uint8
     from models.predictor import Predictor
 
     parser = argparse.ArgumentParser(description="where fragment Dice is lost")
@@ -106,14 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
         samples = samples_from_layout(tmp)
     predictor = Predictor.from_file(args.weights, "cpu")
     errors = FragmentErrors()
-    for start in range(0, len(samples), 8):
-        chunk = samples[start : start + 8]
-        for sample, pred in zip(chunk, predictor.predict([read_grey_uint8(s.image_path) for s in chunk]), strict=True):
-            truth = read_mask(sample.mask_path)
-            mask = pred.mask
-            if mask.shape != truth.shape:
-                mask = cv2.resize(mask, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
-            errors.add(mask, truth)
+    for sample, pred in predictions(predictor, samples):
+        truth = read_mask(sample.mask_path)
+        errors.add(mask_at_label_size(pred.mask, truth), truth)
     result = {"weights": args.weights, "frames": len(samples), **errors.result()}
     print(json.dumps(result, indent=2))
     return result

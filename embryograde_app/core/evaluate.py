@@ -13,6 +13,26 @@ from embryograde_app.core.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
 from embryograde_app.core.training_data import samples_from_layout
 
 
+def predictions(predictor, samples: list, batch_size: int = 8, progress: Callable[[int, int], None] | None = None):
+    """(sample, prediction) for every sample in order, the frames read and predicted in batches."""
+    from models.data import read_grey_uint8
+
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        yield from zip(chunk, predictor.predict([read_grey_uint8(s.image_path) for s in chunk]), strict=True)
+        if progress is not None:
+            progress(min(start + batch_size, len(samples)), len(samples))
+
+
+def mask_at_label_size(mask: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The predicted mask at the label's resolution (nearest neighbour keeps class ids)."""
+    if mask.shape == truth.shape:
+        return mask
+    import cv2
+
+    return cv2.resize(mask, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
+
+
 def evaluate_predictor(
     predictor,
     samples: list,
@@ -21,36 +41,25 @@ def evaluate_predictor(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Metrics of a models.predictor.Predictor on samples; masks compared at the label's resolution."""
-    from models.data import read_grey_uint8
-
     scheme = get_scheme(scheme_name)
     dice = DiceCounter()
     abs_errors, area_errors, truth_bins, pred_bins, area_bins = [], [], [], [], []
     violations = n_range = 0
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start : start + batch_size]
-        preds = predictor.predict([read_grey_uint8(s.image_path) for s in chunk])
-        for s, p in zip(chunk, preds, strict=True):
-            reg_pct = p.regression_pct
-            if s.mask_path:
-                truth = read_mask(s.mask_path)
-                mask = p.mask
-                if mask.shape != truth.shape:
-                    import cv2
-
-                    mask = cv2.resize(mask, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
-                dice.add(mask, truth)
-                area_errors.append(abs(frag_pct(mask) - frag_pct(truth)))
-                area_bins.append((scheme.bin_index(frag_pct(truth)), scheme.bin_index(frag_pct(mask))))
-            if s.has_label and s.lo_pct == s.hi_pct:
-                abs_errors.append(abs(reg_pct - s.lo_pct))
-                truth_bins.append(scheme.bin_index(s.lo_pct))
-                pred_bins.append(scheme.bin_index(reg_pct))
-            elif s.has_label:
-                n_range += 1
-                violations += not (s.lo_pct <= reg_pct <= s.hi_pct)
-        if progress is not None:
-            progress(min(start + batch_size, len(samples)), len(samples))
+    for s, p in predictions(predictor, samples, batch_size, progress):
+        reg_pct = p.regression_pct
+        if s.mask_path:
+            truth = read_mask(s.mask_path)
+            mask = mask_at_label_size(p.mask, truth)
+            dice.add(mask, truth)
+            area_errors.append(abs(frag_pct(mask) - frag_pct(truth)))
+            area_bins.append((scheme.bin_index(frag_pct(truth)), scheme.bin_index(frag_pct(mask))))
+        if s.has_label and s.lo_pct == s.hi_pct:
+            abs_errors.append(abs(reg_pct - s.lo_pct))
+            truth_bins.append(scheme.bin_index(s.lo_pct))
+            pred_bins.append(scheme.bin_index(reg_pct))
+        elif s.has_label:
+            n_range += 1
+            violations += not (s.lo_pct <= reg_pct <= s.hi_pct)
     conf = confusion_matrix(truth_bins, pred_bins, len(scheme.bins))
     return {
         "dice_fragment": dice.dice(2),
