@@ -358,6 +358,18 @@ class AttnRegDeepLab(nn.Module):
         return ModelOutput(logits, fraction, attention, embedding)
 
 
+def argmax3(logits: torch.Tensor) -> torch.Tensor:
+    """argmax over the 3 class planes of (3, H, W) or (N, 3, H, W) logits -> uint8 class ids, by elementwise
+    comparisons (ties to the lower class, like argmax).
+
+    torch's strided argmax over the class axis is ~35-40x slower on the CPU (a 500x500 frame; a validation batch).
+    """
+    c0, c1, c2 = logits.unbind(-3)
+    mask = (c1 > c0).to(torch.uint8)
+    mask[c2 > torch.maximum(c0, c1)] = 2
+    return mask
+
+
 def area_features(logits: torch.Tensor) -> torch.Tensor:
     """(N, 8): mean softmax and argmax share of each class, and fragment / (fragment + blastomere) of both.
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from models.attnregdeeplab import argmax3
 from models.device import is_distributed
 from models.losses import IGNORE_INDEX
 
@@ -68,7 +69,7 @@ def report_every(
 
 def seg_counts(logits: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     """Per-class (intersection, pred, target) pixel counts for micro Dice over a set."""
-    pred = logits.argmax(1)
+    pred = argmax3(logits)
     valid = target != IGNORE_INDEX
     out = np.zeros((3, 3), np.int64)
     for c in (1, 2):

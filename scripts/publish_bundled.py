@@ -37,6 +37,7 @@ def beats(new: dict, old: dict) -> bool:
 KEPT_METRICS = (
     "dice_fragment",
     "dice_blastomere",
+    "dice_fragment_within_1px",
     "mae_pct",
     "area_mae_pct",
     "grade_accuracy",

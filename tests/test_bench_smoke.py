@@ -102,6 +102,21 @@ def test_fragment_errors_split_edges_from_whole_fragments():
     assert r["dice_if_missed_and_false_fragments_were_fixed"] == pytest.approx(2 * 25 / (2 * 25 + 24))
 
 
+def test_truth_sensitivity_scores_a_mask_against_itself_moved_one_pixel():
+    from bench.fragment_errors import TruthSensitivity
+
+    truth = np.zeros((30, 30), np.uint8)
+    truth[10:14, 10:14] = 2  # one 4x4 fragment: a one-pixel shift keeps 12 of its 16 pixels
+    sensitivity = TruthSensitivity()
+    sensitivity.add(truth)
+    r = sensitivity.result()
+    assert r["truth_dice_against_itself"]["shifted_1px_along_an_axis"] == pytest.approx(12 / 16)
+    assert r["truth_dice_against_itself"]["shifted_1px_diagonally"] == pytest.approx(9 / 16)
+    assert r["truth_dice_against_itself"]["grown_1px"] == pytest.approx(2 * 16 / (16 + 32))
+    assert r["truth_dice_against_itself"]["shrunk_1px"] == pytest.approx(2 * 4 / (16 + 4))
+    assert r["true_fragments"] == 1 and r["true_fragment_median_px"] == 16
+
+
 def test_fragment_errors_bench_quick(tiny_weights):
     from bench.fragment_errors import main
 

@@ -121,12 +121,14 @@ def test_config_round_trip(tiny_model_config):
 
 
 def test_argmax3_matches_torch_argmax_including_ties():
-    from models.predictor import argmax3
+    from models.attnregdeeplab import argmax3
 
     logits = torch.randn(3, 40, 50)
     logits[1, :5] = logits[0, :5]  # ties resolve to the lower class, like argmax
     logits[2, 5:10] = torch.maximum(logits[0, 5:10], logits[1, 5:10])
     assert torch.equal(argmax3(logits), logits.argmax(0).to(torch.uint8))
+    batch = torch.stack([logits, torch.randn(3, 40, 50)])  # (N, 3, H, W), as validation counts it
+    assert torch.equal(argmax3(batch), batch.argmax(1).to(torch.uint8))
 
 
 def test_area_input_feeds_the_seg_heads_own_area_estimate(tiny_model_config):

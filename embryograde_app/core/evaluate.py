@@ -64,6 +64,7 @@ def evaluate_predictor(
     return {
         "dice_fragment": dice.dice(2),
         "dice_blastomere": dice.dice(1),
+        "dice_fragment_within_1px": dice.dice_within_1px(2),
         "mae_pct": float(np.mean(abs_errors)) if abs_errors else None,
         "area_mae_pct": float(np.mean(area_errors)) if area_errors else None,
         "area_grade_accuracy": float(np.mean([t == p for t, p in area_bins])) if area_bins else None,
