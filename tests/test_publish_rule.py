@@ -146,3 +146,8 @@ def test_metadata_of_the_refine_stage_alone_over_an_earlier_bundled_model():
         refined["command"],
     ]
     assert meta["total_training_minutes"] == 59.7
+    assert publish_bundled.within_budget(meta)
+    longer = dict(refined, train_seconds=400.0)  # 56.7 + 6.7 min: over the 60-minute budget
+    assert not publish_bundled.within_budget(
+        publish_bundled.bundled_metadata([longer, earlier], TEST, None, PREVIOUS, 90210, 8)
+    )
