@@ -16,7 +16,8 @@
 # deterministic at a given commit (it repeated session 4's run epoch for epoch) but not across commits of the
 # model code: that run scored test fragment Dice 0.732 after stage 2, against 0.741 for 87b6d86d's stage 1.
 # Its refine stage ran 32 of 34 epochs in its 6 minutes; since validation got faster (449a66e) an epoch
-# takes ~5 s, so the default is 56 epochs, still cut at REFINE_MINUTES (not yet timed end to end).
+# takes ~4-5 s, so the default is 56 epochs, still cut at REFINE_MINUTES: REFINE_INIT=<239ea594> with the
+# defaults ran all 56 in 5.3 min (test fragment Dice 0.780; refused, its chain being 62.0 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
