@@ -87,13 +87,13 @@ class FragmentErrors:
         }
 
 
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 ONE_PIXEL_MOVES = {
     "shifted_1px_along_an_axis": lambda m: [np.roll(m, k, axis) for k in (-1, 1) for axis in (0, 1)],
     "shifted_1px_diagonally": lambda m: [np.roll(m, (a, b), (0, 1)) for a in (-1, 1) for b in (-1, 1)],
     "grown_1px": lambda m: [cv2.dilate(m, _CROSS)],
     "shrunk_1px": lambda m: [cv2.erode(m, _CROSS)],
 }
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
 class TruthSensitivity:
@@ -114,7 +114,7 @@ class TruthSensitivity:
             for moved in move(truth):
                 self.tp[name] += int((truth & moved).sum())
                 self.total[name] += int(truth.sum()) + int(moved.sum())
-        n, _, stats, _ = cv2.connectedComponentsWithStats(truth, connectivity=8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(truth, connectivity=8)
         self.sizes += stats[1:, cv2.CC_STAT_AREA].tolist()
 
     def result(self) -> dict:
