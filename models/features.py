@@ -122,7 +122,7 @@ def build_stage2_items(
         for j, (slot, key, _, need_dec) in enumerate(pending):
             entry = {"pooled": pooled[j].float().cpu()}
             if need_dec:
-                entry["dec"] = dec[j].half().cpu()
+                entry["dec"] = dec[j].half().cpu().contiguous()  # NHWC out of channels_last: stored as NCHW
             cache.put(key, entry)
             items[slot].pooled = entry["pooled"]
             items[slot].dec = entry.get("dec")

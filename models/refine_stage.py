@@ -16,7 +16,7 @@ import torch
 
 from models.attnregdeeplab import AttnRegDeepLab
 from models.data import Sample, read_grey_uint8, read_mask, resize_mask, to_tensor
-from models.device import is_distributed, rank
+from models.device import channels_last, is_distributed, rank
 from models.features import dihedral
 from models.losses import segmentation_loss
 from models.train_steps import dice_from_counts, optimiser_step, report_every, seg_counts, wrap_ddp
@@ -50,7 +50,7 @@ def build_refine_items(
             logits = model.heads(dec, pooled, (size, size))[0]
         for s, image, lg in zip(chunk, images, logits, strict=True):
             mask = resize_mask(read_mask(s.mask_path), size)
-            items.append(RefineItem(image.half().numpy(), lg.half().cpu().numpy(), mask))
+            items.append(RefineItem(image.half().numpy(), lg.half().cpu().contiguous().numpy(), mask))
     return items
 
 
@@ -63,8 +63,9 @@ class RefineRun:
 
     def __init__(self, cfg, model: AttnRegDeepLab, train_s, val_s, device, stopper):
         self.cfg, self.model, self.device, self.stopper = cfg, model, device, stopper
-        self.train_items = build_refine_items(model, train_s, device, stopper.check)
-        self.val_items = build_refine_items(model, val_s, device, stopper.check)
+        with channels_last(model, device):
+            self.train_items = build_refine_items(model, train_s, device, stopper.check)
+            self.val_items = build_refine_items(model, val_s, device, stopper.check)
         if not self.train_items:
             raise ValueError("the refine stage needs frames with masks")
         self.rank = rank()

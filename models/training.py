@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from models.attnregdeeplab import AttnRegDeepLab, ModelConfig
 from models.data import Sample, SegRegDataset, split_by_embryo
-from models.device import init_distributed, is_distributed, rank, release_device_memory, select_device
+from models.device import channels_last, init_distributed, is_distributed, rank, release_device_memory, select_device
 from models.features import FeatureCache, build_stage2_items
 from models.losses import range_loss, segmentation_loss
 from models.refine_stage import RefineRun
@@ -520,12 +520,13 @@ class _Stage2Run:
         self.cfg, self.model, self.device, self.stopper = cfg, model, device, stopper
         model.eval()  # frozen half keeps its BatchNorm statistics
         cache = FeatureCache(cfg.cache_dir, model)
-        self.train_items = build_stage2_items(
-            model, train_s, cache, device, cfg.stage2_views, cfg.refine_seg, cfg.refine_seg_frames, stopper.check
-        )
-        self.val_items = build_stage2_items(
-            model, val_s, cache, device, 1, cfg.refine_seg, cfg.refine_seg_frames, stopper.check
-        )
+        with channels_last(model, device):
+            self.train_items = build_stage2_items(
+                model, train_s, cache, device, cfg.stage2_views, cfg.refine_seg, cfg.refine_seg_frames, stopper.check
+            )
+            self.val_items = build_stage2_items(
+                model, val_s, cache, device, 1, cfg.refine_seg, cfg.refine_seg_frames, stopper.check
+            )
         self.cache_stats = cache.stats()
         self.heads = _Heads(model)
         self.net = wrap_ddp(self.heads, device)

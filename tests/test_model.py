@@ -191,3 +191,19 @@ def test_refiner_config_round_trip(tiny_model_config):
 
     cfg = replace(tiny_model_config, refine_width=12, refine_dilations=(1, 3))
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_channels_last_runs_frozen_passes_in_nhwc_and_gives_the_weights_back_unchanged(tiny_model_config):
+    from models.device import channels_last
+
+    model = AttnRegDeepLab(tiny_model_config).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        reference = model.frozen_features(x)[0]
+        with channels_last(model, torch.device("cpu")):
+            assert model.encoder.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+            nhwc = model.frozen_features(x)[0]
+    assert torch.allclose(nhwc, reference, atol=1e-4)
+    for name, tensor in model.state_dict().items():  # safetensors stores contiguous tensors only
+        assert tensor.is_contiguous() and torch.equal(tensor, before[name]), name
