@@ -20,9 +20,13 @@ def test_ablation_quick(tmp_path):
     from bench.ablation import main
 
     summary = main(["--quick", "--out", str(tmp_path / "ablation.md")])
-    assert set(summary["rows"]) == {"plain", "gates", "e2e", "two_stage"}
-    assert summary["rows"]["plain"]["mae_pct"] is None  # no regression head, no regression MAE
-    assert summary["rows"]["two_stage"]["mae_pct"] is not None
+    rows = summary["rows"]
+    assert set(rows) == {"plain", "gates", "e2e", "two_stage", "refined"}
+    assert rows["plain"]["mae_pct"] is None  # no regression head, no regression MAE
+    assert rows["two_stage"]["mae_pct"] is not None
+    # the refine stage trains the refiner alone: the regression is exactly the two-stage model's
+    assert rows["refined"]["mae_pct"] == rows["two_stage"]["mae_pct"]
+    assert rows["refined"]["params"] > rows["two_stage"]["params"] == rows["e2e"]["params"]
     assert (tmp_path / "ablation.md").read_text().count("\n") >= 6
 
 
