@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
     x = torch.randn(1, 1, size, size)
 
     def runner(model):
+        model = model.to(memory_format=torch.channels_last)  # as models.predictor runs them (and bench_inference)
+
         def call():
             with torch.inference_mode():
                 model(x)
