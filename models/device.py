@@ -68,11 +68,16 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def channels_last_helps(device: torch.device) -> bool:
+    """oneDNN (CPU) and cuDNN run convolutions faster in NHWC; MPS gains nothing from it."""
+    return device.type in ("cpu", "cuda")
+
+
 @contextmanager
 def channels_last(model: nn.Module, device: torch.device) -> Iterator[None]:
     """Run a model's frozen passes (feature and logits caches) in NHWC, ~27 % faster on 2 CPU threads (oneDNN;
     cuDNN likewise), then put its weights back in the default layout: training and safetensors want them so."""
-    if device.type not in ("cpu", "cuda"):
+    if not channels_last_helps(device):
         yield
         return
     model.to(memory_format=torch.channels_last)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from models.attnregdeeplab import AttnRegDeepLab, argmax3
 from models.data import to_tensor
-from models.device import select_device
+from models.device import channels_last_helps, select_device
 from models.weights import load_model
 
 
@@ -32,7 +32,7 @@ class Predictor:
     def __init__(self, model: AttnRegDeepLab, meta: dict | None = None, device: str | torch.device = "cpu"):
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
         self.model = model.to(self.device).eval()
-        if self.device.type in ("cpu", "cuda"):  # oneDNN/cuDNN run convolutions ~15 % faster in NHWC
+        if channels_last_helps(self.device):  # ~15-27 % faster convolutions
             self.model = self.model.to(memory_format=torch.channels_last)
         self.attention_index = model.display_attention
         self.meta = meta or {}
