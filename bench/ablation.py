@@ -24,6 +24,7 @@ import torch
 from bench.bench_inference import bundled_config
 from bench.timing import interleaved_medians
 from embryograde_app.core.evaluate import evaluate_predictor
+from embryograde_app.core.retraining import REFINE_WIDTH
 from embryograde_app.core.synthetic import generate_dataset
 from embryograde_app.core.training_data import samples_from_layout
 from models import AttnRegDeepLab
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     quick = args.quick
     size = 64 if quick else 256
     # "ours" is the shipped architecture; the refiner is added by the last row only
-    refine_width = bundled_config().refine_width or 24
+    refine_width = bundled_config().refine_width or REFINE_WIDTH
     base = replace(bundled_config(), input_size=size, area_input=False, refine_width=0)
     if quick:
         base = replace(
