@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from embryograde_app.core.export import reported_grade
 from embryograde_app.core.layout import DatasetLayout, LabelRow, LayoutError, read_labels, read_mask, write_labels
 from embryograde_app.core.schemes import frag_pct, get_scheme, load_schemes
 
@@ -30,6 +31,24 @@ def test_istanbul_bins_and_edges(pct, grade):
 @pytest.mark.parametrize(("pct", "grade"), [(5, "A"), (10, "B"), (25, "B"), (30, "C"), (35, "C"), (35.5, "D")])
 def test_asebir_bins(pct, grade):
     assert get_scheme("asebir").grade(pct) == grade
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "grade"),
+    [(0, 10, "1"), (10, 25, "2"), (25, 100, "3"), (12, 12, "2"), (10, 10, "2"), (5, 15, None), (20, 30, None)],
+)
+def test_a_range_is_graded_by_its_inside(lo, hi, grade):
+    """The quick buttons (0–10, 10–25, 25–100 %) each mean one grade although 10 % and 25 % are fair."""
+    assert get_scheme("istanbul2011").range_grade(lo, hi) == grade
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "model_pct", "grade"),
+    [(0, 10, 15.0, "1"), (25, 100, 15.0, "3"), (10, 25, 3.0, "2"), (5, 15, 3.0, "1"), (5, 15, 20.0, "2")],
+)
+def test_a_range_label_decides_the_reported_grade(lo, hi, model_pct, grade):
+    """A person's range wins over the model; only a range that spans grades leaves the model to choose."""
+    assert reported_grade(get_scheme("istanbul2011"), None, lo, hi, model_pct) == (grade, "human")
 
 
 def test_unknown_scheme_is_a_clear_error():

@@ -17,10 +17,11 @@ def reported_grade(
     if human_pct is not None:
         return scheme.grade(human_pct), "human"
     if lo is not None and hi is not None:
-        if scheme.grade(lo) == scheme.grade(hi):
-            return scheme.grade(lo), "human"
-        inside = min(max(model_pct, lo), hi) if model_pct is not None else (lo + hi) / 2
-        return scheme.grade(inside), "human"
+        grade = scheme.range_grade(lo, hi)
+        if grade is None:  # the range spans grades: the model's %, kept inside it, decides
+            inside = min(max(model_pct, lo), hi) if model_pct is not None else (lo + hi) / 2
+            grade = scheme.grade(inside)
+        return grade, "human"
     if model_pct is not None:
         return scheme.grade(model_pct), "model"
     return "", "none"

@@ -769,13 +769,11 @@ def export_labelme(store: ProjectStore, out_dir: str | os.PathLike, problems: li
 
 
 def _grade_of(scheme, pct: float | None, lo: float | None, hi: float | None) -> str | None:
-    """Grade of an exact %, or of a range only when the whole range lies within one grade's bin."""
+    """Grade of an exact %, or of a range whose inside lies within one grade's bin (None when it spans two)."""
     if pct is not None:
         return scheme.grade(pct)
     if lo is not None and hi is not None:
-        low, high = scheme.grade(lo), scheme.grade(hi)
-        if low == high:
-            return scheme.grade((lo + hi) / 2)
+        return scheme.range_grade(lo, hi)
     return None
 
 

@@ -52,6 +52,17 @@ class GradingScheme:
                 return b.grade
         raise ValueError(f"scheme {self.key!r} has no bin for {pct}")  # pragma: no cover - schemes are checked
 
+    def range_grade(self, lo: float, hi: float) -> str | None:
+        """The grade of every % strictly inside [lo, hi]; None when the range spans two grades.
+
+        A range label says "somewhere in lo..hi", so its end points carry no weight of their own: "0–10 %"
+        means good although 10 % itself is fair under istanbul2011. An exact label (lo == hi) is graded as is.
+        """
+        if lo >= hi:
+            return self.grade(lo)
+        middle = self.bin_of(self.grade((lo + hi) / 2))
+        return middle.grade if middle.lo <= lo and hi <= middle.hi else None
+
     def bin_index(self, pct: float) -> int:
         grade = self.grade(pct)
         return next(i for i, b in enumerate(self.bins) if b.grade == grade)
