@@ -161,11 +161,18 @@ class InferenceWorker(QObject):
         )
 
 
-_FINISHING: list[tuple[QThread, QObject]] = []  # inference threads still loading when their window closed
+_RETIRED: list[tuple[QThread, QObject]] = []  # inference threads stopped but perhaps still in a load or a frame
+
+
+def wait_for_retired_inference(timeout_ms: int = 30000) -> None:
+    """Wait for retired inference threads (window closing): destroying a running QThread aborts the process."""
+    for thread, _worker in _RETIRED:
+        thread.wait(timeout_ms)
+    _RETIRED[:] = [(t, w) for t, w in _RETIRED if t.isRunning()]
 
 
 class InferenceService(QObject):
-    """Owns the worker's QThread: start once, submit often, shut down on close."""
+    """Owns the worker's QThread: start once, submit often, retire or shut down."""
 
     def __init__(self, settings: InferenceSettings, predictor_factory: Callable | None = None, parent=None):
         super().__init__(parent)
@@ -181,14 +188,21 @@ class InferenceService(QObject):
     def submit(self, requests: list[FrameRequest]) -> None:
         self.worker.submit(requests)
 
+    def retire(self) -> None:
+        """Stop without waiting (a model or device switch, a failed load): the GUI thread must not block on the
+        frame or the model load in hand. The thread is kept referenced until it ends on its own."""
+        self.worker.stop()
+        self.thread.quit()
+        _RETIRED[:] = [(t, w) for t, w in _RETIRED if t.isRunning()]  # drop those that have ended
+        _RETIRED.append((self.thread, self.worker))
+
     def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Stop and wait (window closing). A model load cannot be interrupted: past the timeout the thread is
+        retired instead, and ends once the load returns and sees the stop flag."""
         self.worker.stop()
         self.thread.quit()
         if not self.thread.wait(timeout_ms):
-            # A model load cannot be interrupted: keep the thread alive (destroying a running QThread aborts
-            # the process); it ends on its own once the load returns and sees the stop flag.
-            _FINISHING[:] = [(t, w) for t, w in _FINISHING if t.isRunning()]  # drop those that have ended
-            _FINISHING.append((self.thread, self.worker))
+            self.retire()
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,12 @@ class LinkedViews(QWidget):
     def views(self) -> list[FrameView]:
         return [self.image_view, self.overlay_view, self.attention_view]
 
-    def show_frame(self, image: np.ndarray, mask: np.ndarray | None, attention: np.ndarray | None) -> None:
+    def show_image(self, image: np.ndarray) -> None:
         for view in self.views:
             view.set_frame(image)
+
+    def show_frame(self, image: np.ndarray, mask: np.ndarray | None, attention: np.ndarray | None) -> None:
+        self.show_image(image)
         self.show_mask(mask)
         self.show_attention(attention)
 

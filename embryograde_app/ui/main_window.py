@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -47,6 +48,8 @@ class MainWindow(QMainWindow):
         self.scheme = get_scheme(str(self.settings.value("scheme", DEFAULT_SCHEME)))
         self.predictions: LruCache = LruCache(PREDICTION_CACHE)
         self.inference = None
+        self._frame_shape: tuple[int, int] | None = None  # of the frame on screen
+        self._shown_mask: np.ndarray | None = None  # the mask overlay on screen, redrawn when the display changes
         self._predictor_factory = predictor_factory
         self.weights_override = weights
         self._weights = weights or (str(BUNDLED_WEIGHTS) if BUNDLED_WEIGHTS.exists() else None)
@@ -132,7 +135,7 @@ class MainWindow(QMainWindow):
         self.mask_source_combo = QComboBox(objectName="mask_source_combo")
         self.mask_source_combo.addItems(["Model", "Corrected / stored"])
         self.mask_source_combo.setToolTip("Show the model's mask or the corrected (human / dataset) mask")
-        self.mask_source_combo.currentIndexChanged.connect(lambda _i: self._refresh())
+        self.mask_source_combo.currentIndexChanged.connect(lambda _i: self._show_overlays())
         display_form.addRow("Mask opacity", self.opacity_slider)
         display_form.addRow("Mask style", self.outline_combo)
         display_form.addRow("Mask shown", self.mask_source_combo)
@@ -373,21 +376,32 @@ class MainWindow(QMainWindow):
             self.problems_label.setText(str(exc))
             return
         key = self._key(entry, index)
-        frame_id = entry.frame_id(index)
-        self.corrections.set_frame(frame_id, lambda: getattr(self.predictions.get(key), "mask", None))
+        self.corrections.set_frame(entry.frame_id(index), lambda: getattr(self.predictions.get(key), "mask", None))
         self.editor.set_image_shape(*image.shape[:2])
-        stored = self.corrections.working_mask(frame_id)
+        self._frame_shape = image.shape[:2]
+        self.views.show_image(image)
+        self._show_overlays()
+        self._request_predictions(entry, index)
+
+    def _show_overlays(self) -> None:
+        """Mask, attention map and readouts of the frame on screen: all a new prediction or mask choice changes."""
+        entry = self.current_embryo
+        if entry is None or not len(entry) or self._frame_shape is None:
+            return
+        index = self.frame_slider.value()
+        stored = self.corrections.working_mask(entry.frame_id(index))
         if stored is None:
             stored = entry.mask(index)
-        if stored is not None and stored.shape != image.shape:
+        if stored is not None and stored.shape != self._frame_shape:
             stored = None
-        pred = self.predictions.get(key)
+        pred = self.predictions.get(self._key(entry, index))
         show_model = self.mask_source_combo.currentIndex() == 0
         mask = pred.mask if show_model and pred is not None else stored  # the stored mask until the model has run
-        self.views.show_frame(image, mask, pred.attention if pred is not None else None)
-        self._show_readouts(pred, mask, entry.label(index))
+        self._shown_mask = mask
+        self.views.show_mask(mask)
+        self.views.show_attention(pred.attention if pred is not None else None)
+        self.readouts.show_frame(pred, mask, entry.label(index))
         self.review_panel.show_frame(frag_pct(stored) if stored is not None else None)
-        self._request_predictions(entry, index)
 
     def _on_mask_edited(self, frame_id: int) -> None:
         """Redraw only the mask overlay and the readouts while a correction is drawn."""
@@ -399,9 +413,10 @@ class MainWindow(QMainWindow):
         if self.mask_source_combo.currentIndex() != 1:
             self.mask_source_combo.setCurrentIndex(1)  # refreshes everything once
             return
+        self._shown_mask = mask
         self.views.show_mask(mask)
         pred = self.predictions.get(self._key(entry, self.frame_slider.value()))
-        self._show_readouts(pred, mask, entry.label(self.frame_slider.value()))
+        self.readouts.show_frame(pred, mask, entry.label(self.frame_slider.value()))
         self.review_panel.show_mask_pct(frag_pct(mask))  # no store queries per mouse move
 
     def _jump_to(self, row: int, index: int) -> None:
@@ -411,9 +426,6 @@ class MainWindow(QMainWindow):
 
     def _refresh(self) -> None:
         self._on_frame_changed(self.frame_slider.value())
-
-    def _show_readouts(self, pred, shown_mask, label) -> None:
-        self.readouts.show_frame(pred, shown_mask, label)
 
     # ------------------------------------------------------------------------------------ time course
     def _update_timecourse(self) -> None:
@@ -481,7 +493,7 @@ class MainWindow(QMainWindow):
         """A published or rolled-back model (or the project's own): restart the background model with it."""
         self._weights, self.weights_override = weights, None
         if self.inference is not None:
-            self.inference.shutdown()
+            self.inference.retire()
             self.inference = None
         self.predictions.clear()
         self._ensure_inference()
@@ -507,12 +519,14 @@ class MainWindow(QMainWindow):
         self._timecourse_timer.start()
         entry = self.current_embryo
         if entry is not None and len(entry) and pred.key == self._key(entry, self.frame_slider.value()):
-            self._refresh()
+            self._show_overlays()
 
     def _on_prediction_failed(self, key, message: str) -> None:
-        if key is None:
+        if key is None:  # the model did not load: its thread is idle and must still be ended
             self.model_status.setText(message)
-            self.inference = None
+            if self.inference is not None:
+                self.inference.retire()
+                self.inference = None
         else:
             self.problems_label.setText(message)
 
@@ -526,6 +540,9 @@ class MainWindow(QMainWindow):
         if self.inference is not None:
             self.inference.shutdown()
             self.inference = None
+        from embryograde_app.workers import wait_for_retired_inference
+
+        wait_for_retired_inference()
         self.project_actions.runner.cancel()
         self.project_actions.runner.wait()
         self.training_panel.shutdown()
@@ -563,21 +580,25 @@ class MainWindow(QMainWindow):
         self.views.colours = read_colours(self.settings)
         self.opacity_slider.setValue(int(float(self.settings.value("overlay_opacity", 45))))
         device = str(self.settings.value("device", "auto"))
-        if self.inference is not None and self.inference.worker.settings.device != device:
-            self.inference.shutdown()
+        restart = self.inference is not None and self.inference.worker.settings.device != device
+        if restart:
+            self.inference.retire()
             self.inference = None
             self.predictions.clear()
             self._ensure_inference()
         if self.collection is not None:
             self._fill_embryo_list()
-        self._refresh()
+        if restart:
+            self._refresh()  # the predictions are gone: ask for them again
+        else:
+            self._show_overlays()  # new colours or scheme
 
     # ------------------------------------------------------------------------------------ display
     def _on_opacity_changed(self, value: int) -> None:
         self.views.opacity = value / 100
         self.settings.setValue("overlay_opacity", value)
-        self._refresh()
+        self.views.show_mask(self._shown_mask)
 
     def _on_outline_changed(self, index: int) -> None:
         self.views.outline = index == 1
-        self._refresh()
+        self.views.show_mask(self._shown_mask)

@@ -199,3 +199,45 @@ def test_preferences_apply_scheme_colours_opacity_device(window, settings, qtbot
     overlay = np.asarray(window.views.overlay_view.overlay.image)
     fragment_pixels = overlay[(overlay[..., 0] == 255) & (overlay[..., 1] == 0) & (overlay[..., 2] == 255)]
     assert len(fragment_pixels) > 0 and fragment_pixels[0][3] == round(255 * 0.7)
+
+
+def test_a_model_that_fails_to_load_leaves_no_thread_running(settings, tiny_dataset, qtbot):
+    """The window keeps browsing; closing it must not meet a live QThread (that aborts the process)."""
+    from embryograde_app.ui import create_main_window
+    from embryograde_app.workers import _RETIRED
+
+    def broken(_settings):
+        raise ValueError("weights.safetensors: not a safetensors file")
+
+    win = create_main_window(tiny_dataset, settings=settings, predictor_factory=broken)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: "Cannot load the model" in win.model_status.text(), timeout=5000)
+    assert "not a safetensors file" in win.model_status.text() and win.inference is None
+    qtbot.waitUntil(lambda: not any(thread.isRunning() for thread, _ in _RETIRED), timeout=5000)
+    win.close()
+
+
+def test_display_changes_redraw_the_overlay_without_rereading_the_frame(window, qtbot, monkeypatch):
+    """Opacity, style and a prediction's arrival change overlays only; the frame on screen is not read again."""
+    qtbot.waitUntil(lambda: window.findChild(QLabel, "frag_pct_label").text() == "42.0 %", timeout=5000)
+    entry = window.current_embryo
+    reads = []
+    original = entry.sequence.read_uint8
+    monkeypatch.setattr(entry.sequence, "read_uint8", lambda i: reads.append(i) or original(i))
+    before = np.asarray(window.views.overlay_view.overlay.image).copy()
+    window.findChild(QSlider, "opacity_slider").setValue(90)
+    window.outline_combo.setCurrentIndex(1)
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(1)
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(0)
+    assert reads == []
+    assert not np.array_equal(np.asarray(window.views.overlay_view.overlay.image), before)
+
+
+def test_switching_models_does_not_wait_for_the_old_one(make_window, tiny_dataset, qtbot, fake_predictor):
+    """A model busy with a slow frame is retired, not waited for: the GUI thread returns at once."""
+    slow = type(fake_predictor)(delay_s=1.5)
+    win = make_window(tiny_dataset, slow)
+    qtbot.waitUntil(lambda: slow.calls >= 1, timeout=5000)  # a 1.5-s frame is in hand
+    started = time.perf_counter()
+    win.use_model("another.safetensors")
+    assert time.perf_counter() - started < 0.5
