@@ -214,6 +214,38 @@ class TaskSpec:
     fn: Callable[[Callable[[int, int], None], Callable[[], bool]], object]
 
 
+def import_job(project: str, sources: list[str], progress: Callable, should_stop: Callable[[], bool]):
+    """Task: import sources into a project; a cancel stops between two frames and keeps what was imported."""
+    from embryograde_app.core.importers import import_into_project
+
+    return import_into_project(project, sources, progress, should_stop=should_stop)
+
+
+def grade_job(
+    project: str, scheme: str, device: str, weights: str | None, progress: Callable, should_stop: Callable[[], bool]
+):
+    """Task: grade every frame of a project with its active model (or ``weights``), stopping between batches."""
+    from embryograde_app.core.grading import grade_project
+    from models.predictor import Predictor
+
+    return grade_project(
+        project,
+        lambda path: Predictor.from_file(path, device),
+        scheme,
+        batch_size=4,
+        weights=weights,
+        progress=progress,
+        should_stop=should_stop,
+    )
+
+
+def export_job(project: str, out: str, scheme: str, progress: Callable, should_stop: Callable[[], bool]):
+    """Task: the CSV grade report and its per-embryo summary."""
+    from embryograde_app.core.export import export_project_csv
+
+    return export_project_csv(project, out, scheme)
+
+
 class TaskWorker(QObject):
     """Runs one TaskSpec; progress and the outcome come back as typed, queued signals."""
 

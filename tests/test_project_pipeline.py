@@ -41,6 +41,22 @@ def test_import_layout_twice_adds_nothing(tiny_weak_dataset, tmp_path, capsys):
     assert "0 frame(s) added, 24 already there" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("source", ["layout", "frames"])
+def test_a_cancelled_import_keeps_its_frames_and_a_rerun_finishes(tiny_weak_dataset, tmp_path, source):
+    from embryograde_app.core.importers import import_into_project
+
+    path = tiny_weak_dataset if source == "layout" else tiny_weak_dataset / "frames" / "E001"
+    project = tmp_path / "proj"
+    seen = []
+    summary = import_into_project(
+        project, [path], lambda done, total: seen.append(done), should_stop=lambda: len(seen) >= 3
+    )
+    assert summary.cancelled and summary.added_frames == 3
+    rest = import_into_project(project, [path])
+    assert not rest.cancelled and rest.existing_frames == 3 and rest.added_frames > 0
+    assert _counts(project)["frames"] == 3 + rest.added_frames
+
+
 def test_bad_files_are_named_skipped_and_exit_nonzero(tmp_path, capsys):
     folder = tmp_path / "seq"
     folder.mkdir()

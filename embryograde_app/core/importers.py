@@ -18,6 +18,11 @@ from embryograde_app.core.layout import DatasetLayout, LayoutError, read_mask
 from embryograde_app.core.store import ProjectError, ProjectStore
 
 Progress = Callable[[int, int], None]
+ShouldStop = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass
@@ -27,8 +32,10 @@ class ImportSummary:
     added_masks: int = 0
     added_labels: int = 0
     skipped: list[str] = field(default_factory=list)
+    cancelled: bool = False  # stopped between two frames; what was imported stays, a rerun finishes the rest
 
     def merge(self, other) -> None:
+        self.cancelled = self.cancelled or getattr(other, "cancelled", False)
         self.added_frames += getattr(other, "added_frames", 0)
         self.existing_frames += getattr(other, "existing_frames", 0)
         self.added_masks += getattr(other, "added_masks", 0)
@@ -60,7 +67,9 @@ def _frame_payload(seq: FrameSequence, index: int) -> tuple[bytes, str, tuple[in
     return encode_png(pixels), ".png", pixels.shape[:2]
 
 
-def import_frames(store: ProjectStore, source: Path, progress: Progress | None = None) -> ImportSummary:
+def import_frames(
+    store: ProjectStore, source: Path, progress: Progress | None = None, should_stop: ShouldStop = _never
+) -> ImportSummary:
     summary = ImportSummary()
     try:
         seq = open_frames(source)
@@ -71,6 +80,9 @@ def import_frames(store: ProjectStore, source: Path, progress: Progress | None =
     total = len(seq)
     embryo_ids: dict[str, int] = {}
     for i, info in enumerate(seq.infos):
+        if should_stop():
+            summary.cancelled = True
+            break
         key = embryo_key_for(name, info.slide, info.well)
         if key not in embryo_ids:
             embryo_ids[key] = store.ensure_embryo(key, slide=info.slide, well=info.well)
@@ -94,7 +106,9 @@ def import_frames(store: ProjectStore, source: Path, progress: Progress | None =
     return summary
 
 
-def import_layout(store: ProjectStore, root: Path, progress: Progress | None = None) -> ImportSummary:
+def import_layout(
+    store: ProjectStore, root: Path, progress: Progress | None = None, should_stop: ShouldStop = _never
+) -> ImportSummary:
     """A layout-v1 dataset: frames, masks (as imported revisions) and labels.csv come along."""
     summary = ImportSummary()
     layout = DatasetLayout(root)
@@ -107,6 +121,9 @@ def import_layout(store: ProjectStore, root: Path, progress: Progress | None = N
     author = f"layout:{root.name}"
     embryo_ids: dict[str, int] = {}
     for n, item in enumerate(items):
+        if should_stop():
+            summary.cancelled = True
+            break
         if item.embryo_id not in embryo_ids:
             embryo_ids[item.embryo_id] = store.ensure_embryo(item.embryo_id)
         try:
@@ -156,14 +173,16 @@ def _labelme_files(folder: Path) -> list[Path]:
     return found
 
 
-def import_source(store: ProjectStore, source: Path, progress: Progress | None = None) -> ImportSummary:
+def import_source(
+    store: ProjectStore, source: Path, progress: Progress | None = None, should_stop: ShouldStop = _never
+) -> ImportSummary:
     """One source of any supported kind (layout v1, labelme folder or file, frames)."""
     if not source.exists():
         return ImportSummary(skipped=[f"{source}: no such file or folder"])
     if ProjectStore.is_project(source):
         return ImportSummary(skipped=[f"{source}: is a project, not a source (open it instead)"])
     if source.is_dir() and DatasetLayout.is_layout(source):
-        return import_layout(store, source, progress)
+        return import_layout(store, source, progress, should_stop)
     labelme = [source] if source.suffix.lower() == ".json" else (_labelme_files(source) if source.is_dir() else [])
     if labelme:
         from embryograde_app.core.interop import import_labelme_files
@@ -171,11 +190,12 @@ def import_source(store: ProjectStore, source: Path, progress: Progress | None =
         summary = ImportSummary()
         summary.merge(import_labelme_files(store, labelme))
         if source.is_dir():  # frames without an annotation still belong to the embryo
-            rest = import_frames(store, source, progress)
+            rest = import_frames(store, source, progress, should_stop)
             summary.added_frames += rest.added_frames
+            summary.cancelled = rest.cancelled
             summary.skipped.extend(s for s in rest.skipped if not s.endswith(".json: unsupported file type"))
         return summary
-    return import_frames(store, source, progress)
+    return import_frames(store, source, progress, should_stop)
 
 
 def import_into_project(
@@ -183,6 +203,7 @@ def import_into_project(
     sources: list[str | Path],
     progress: Progress | None = None,
     masks_dir: str | Path | None = None,
+    should_stop: ShouldStop = _never,
 ) -> ImportSummary:
     """Create the project if needed and import every source; problems are collected, never raised.
 
@@ -191,7 +212,9 @@ def import_into_project(
     total = ImportSummary()
     with ProjectStore(project, create=True) as store:
         for source in sources:
-            total.merge(import_source(store, Path(source), progress))
+            total.merge(import_source(store, Path(source), progress, should_stop))
+            if total.cancelled:
+                return total
         if masks_dir is not None:
             from embryograde_app.core.frames import IMAGE_SUFFIXES
             from embryograde_app.core.interop import import_png_masks

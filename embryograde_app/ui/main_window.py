@@ -245,6 +245,9 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: str | Path) -> bool:
         """Open a layout-v1 dataset or a frame folder; a bad source is a message, never a crash."""
+        unsaved = self.corrections.retry_saves()
+        if unsaved and not self._confirm_losing(unsaved, "Open another and lose them?"):
+            return False
         try:
             collection = open_collection(path)
         except (NoFramesError, OSError, ValueError) as exc:
@@ -267,6 +270,24 @@ class MainWindow(QMainWindow):
         self._fill_embryo_list(keep_row=False)
         self.embryo_list.setCurrentRow(0)
         return True
+
+    def _reload_project(self) -> None:
+        """List the open project's frames again (after an import) on the same store connection: undo histories
+        and corrections still waiting to be saved stay as they are, which reopening the project would drop."""
+        from embryograde_app.core.collection import open_project_collection
+
+        entry = self.current_embryo
+        embryo_id = entry.embryo_id if entry is not None else None
+        number = entry.frame_number(self.frame_slider.value()) if entry is not None and len(entry) else None
+        self.collection = open_project_collection(self.collection.store)
+        self.show_problems([str(p) for p in self.collection.problems])
+        self._fill_embryo_list(keep_row=False)
+        ids = [e.embryo_id for e in self.collection.embryos]
+        self.embryo_list.setCurrentRow(ids.index(embryo_id) if embryo_id in ids else 0)
+        entry = self.current_embryo
+        index = entry.index_of(number) if entry is not None and number is not None else None
+        if index is not None:
+            self.frame_slider.setValue(index)
 
     def show_problems(self, problems: list[str]) -> None:
         """Skipped files, by name and reason, under the readouts (the rest of the data is open)."""
@@ -294,10 +315,7 @@ class MainWindow(QMainWindow):
         if self.collection is None:
             return
         if name == "Import" and result is not None:
-            row, frame = self.embryo_list.currentRow(), self.frame_slider.value()
-            self.open_path(self.collection.root)
-            self.embryo_list.setCurrentRow(max(row, 0))
-            self.frame_slider.setValue(frame)
+            self._reload_project()
         elif name == "Grade all":
             self._fill_embryo_list()
             self._update_timecourse()
@@ -532,7 +550,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         unsaved = self.corrections.retry_saves()
-        if unsaved and not self._confirm_losing(unsaved):
+        if unsaved and not self._confirm_losing(unsaved, "Close and lose them?"):
             event.ignore()
             return
         self._timecourse_timer.stop()
@@ -551,11 +569,11 @@ class MainWindow(QMainWindow):
         self.collection = None
         super().closeEvent(event)
 
-    def _confirm_losing(self, unsaved) -> bool:
+    def _confirm_losing(self, unsaved, question: str) -> bool:
         answer = QMessageBox.warning(
             self,
             "Corrections not saved",
-            f"{len(unsaved)} corrected mask(s) could not be saved: {unsaved[0].last_error}\n\nClose and lose them?",
+            f"{len(unsaved)} corrected mask(s) could not be saved: {unsaved[0].last_error}\n\n{question}",
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
         )
         return answer == QMessageBox.StandardButton.Discard

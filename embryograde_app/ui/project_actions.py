@@ -13,34 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressBar, QPushButton
 
-from embryograde_app.workers import TaskRunner, TaskSpec
-
-
-def _import_job(project: str, sources: list[str], progress, should_stop):
-    from embryograde_app.core.importers import import_into_project
-
-    return import_into_project(project, sources, progress)
-
-
-def _grade_job(project: str, scheme: str, device: str, weights: str | None, progress, should_stop):
-    from embryograde_app.core.grading import grade_project
-    from models.predictor import Predictor
-
-    return grade_project(
-        project,
-        lambda path: Predictor.from_file(path, device),
-        scheme,
-        batch_size=4,
-        weights=weights,
-        progress=progress,
-        should_stop=should_stop,
-    )
-
-
-def _export_job(project: str, out: str, scheme: str, progress, should_stop):
-    from embryograde_app.core.export import export_project_csv
-
-    return export_project_csv(project, out, scheme)
+from embryograde_app.workers import TaskRunner, TaskSpec, export_job, grade_job, import_job
 
 
 class ProjectActions(QObject):
@@ -146,29 +119,31 @@ class ProjectActions(QObject):
         self.window.open_path(folder)
         return True
 
-    def _start(self, name: str, fn) -> bool:
+    def _start(self, name: str, fn, cancellable: bool = True) -> bool:
         if self.project is None or not self.runner.start(TaskSpec(name, fn)):
             return False
         self._task_name = name
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setFormat(f"{name}: %v / %m")
         self.progress_bar.setVisible(True)
-        self.cancel_button.setVisible(True)
+        self.cancel_button.setVisible(cancellable)
         self.window.statusBar().showMessage(f"{name}…")
         self.update_enabled()
         return True
 
     def import_paths(self, paths: list[str]) -> bool:
-        return self._start("Import", partial(_import_job, self.project, [str(p) for p in paths]))
+        return self._start("Import", partial(import_job, self.project, [str(p) for p in paths]))
 
     def grade_all(self) -> bool:
         window = self.window
         weights = None if window.weights_override is None else str(window.weights_override)
         device = str(window.settings.value("device", "auto"))
-        return self._start("Grade all", partial(_grade_job, self.project, window.scheme.key, device, weights))
+        return self._start("Grade all", partial(grade_job, self.project, window.scheme.key, device, weights))
 
     def export_csv(self, path: str | Path) -> bool:
-        return self._start("Export", partial(_export_job, self.project, str(path), self.window.scheme.key))
+        # One quick pass over the store and an atomic write: nothing to cancel between.
+        job = partial(export_job, self.project, str(path), self.window.scheme.key)
+        return self._start("Export", job, cancellable=False)
 
     def cancel(self) -> None:
         self.runner.cancel()

@@ -12,6 +12,29 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """A modal message box offscreen waits forever for a click: answer it instead and keep what it said.
+
+    Tests that care about the answer patch QMessageBox again after this."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[str] = []
+
+    def answer(default):
+        def box(parent, title, text, *args, **kwargs):
+            shown.append(f"{title}: {text}")
+            return default
+
+        return box
+
+    monkeypatch.setattr(QMessageBox, "warning", answer(QMessageBox.StandardButton.Discard))
+    monkeypatch.setattr(QMessageBox, "critical", answer(QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "information", answer(QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    return shown
+
+
 @pytest.fixture
 def settings(tmp_path):
     from PySide6.QtCore import QSettings

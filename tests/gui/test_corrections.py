@@ -236,6 +236,54 @@ def test_a_failed_save_is_shown_retried_and_never_marked_saved(win, qtbot, monke
     assert (_stored_human(win, fid) == win.corrections.working_mask(fid)).all()
 
 
+def test_an_import_keeps_undo_histories_and_unsaved_corrections(win, qtbot, tmp_path, monkeypatch):
+    """New frames are listed on the same store connection: nothing the person drew is dropped."""
+    from embryograde_app.core.synthetic import generate_dataset
+
+    fid = _current_frame_id(win)
+    store = win.collection.store
+    real = store.add_mask_revision
+    monkeypatch.setattr(store, "add_mask_revision", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    _tool(win, "tool_brush")
+    QTest.keyClick(win, Qt.Key.Key_2)
+    _click(win, 40.5, 40.5)
+    assert win.corrections.unsaved()
+    more = tmp_path / "more"
+    generate_dataset(more, embryos=1, frames=2, size=64, seed=5)
+    (more / "frames" / "E000").rename(tmp_path / "new-well")  # frames only, a new embryo
+    with qtbot.waitSignal(win.project_actions.task_finished, timeout=60000) as done:
+        assert win.project_actions.import_paths([str(tmp_path / "new-well")])
+    assert done.args[1].added_frames == 2
+    assert win.collection.store is store and win.embryo_list.count() == 7
+    assert _current_frame_id(win) == fid  # still on the frame being corrected
+    assert win.corrections.unsaved() and win.corrections.working_mask(fid)[40, 40] == 2
+    assert win.corrections.undo_group.activeStack().count() == 1
+    monkeypatch.setattr(store, "add_mask_revision", real)  # the window closes with nothing to ask
+
+
+def test_opening_another_folder_asks_before_dropping_unsaved_corrections(win, tiny_dataset, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    store = win.collection.store
+    real = store.add_mask_revision
+    monkeypatch.setattr(store, "add_mask_revision", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    _tool(win, "tool_brush")
+    QTest.keyClick(win, Qt.Key.Key_2)  # fragment over a blastomere pixel: a real change
+    _click(win, 40.5, 40.5)
+    assert win.corrections.unsaved()
+    questions = []
+
+    def answer(parent, title, text, buttons):
+        questions.append(text)
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "warning", answer)
+    assert win.open_path(tiny_dataset) is False
+    assert "disk full" in questions[0] and "Open another" in questions[0]
+    assert win.collection.store is store and win.corrections.unsaved()
+    monkeypatch.setattr(store, "add_mask_revision", real)  # the window closes with nothing to ask
+
+
 def test_start_from_model_and_tools_need_a_project(make_window, project, tiny_dataset, fake_predictor, qtbot):
     window = make_window(project, fake_predictor)
     fid = _current_frame_id(window)

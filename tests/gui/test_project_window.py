@@ -42,6 +42,7 @@ def test_new_project_import_grade_export(qtbot, settings, tmp_path, tiny_dataset
     out = tmp_path / "grades.csv"
     with qtbot.waitSignal(pa.task_finished, timeout=60000) as done:
         assert pa.export_csv(out)
+        assert not pa.cancel_button.isVisible()  # a quick atomic write: nothing to cancel
     assert done.args[0] == "Export"
     rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
     assert len(rows) == 18 and all(r["model_version"] == "tiny-test" for r in rows)
