@@ -323,6 +323,28 @@ def test_import_labelme_embedded_image_and_bad_files_are_skipped(tmp_path, synth
     store.close()
 
 
+def test_a_partly_annotated_labelme_folder_imports_each_image_once(tmp_path, synth_frames):
+    """Images without an annotation and images with one share one numbering: none refused, none doubled."""
+    from embryograde_app.core.importers import import_into_project
+
+    folder = tmp_path / "well"
+    for name, frame in zip(["alpha", "bravo", "charlie"], synth_frames, strict=False):
+        _png_file(folder / f"{name}.png", frame.image)
+    doc = mask_to_labelme(synth_frames[1].mask, "bravo.png", synth_frames[1].mask.shape)
+    doc["shapes"].append(_shape("nucleus", [[1, 1], [5, 1], [5, 5]]))
+    _write_json(folder / "bravo.json", doc)
+    summary = import_into_project(tmp_path / "proj", [folder])
+    assert (summary.added_frames, summary.added_masks, summary.skipped) == (3, 1, [])
+    assert any("nucleus" in w for w in summary.warnings)  # labelme's warnings reach the summary
+    with ProjectStore(tmp_path / "proj") as store:
+        frames = store.frames()
+        assert [f.frame_number for f in frames] == [0, 1, 2]
+        np.testing.assert_array_equal(store.read_frame(frames[1].id), synth_frames[1].image)
+        assert store.latest_mask(frames[1].id) is not None and store.latest_mask(frames[0].id) is None
+    again = import_into_project(tmp_path / "proj", [folder])
+    assert (again.added_frames, again.existing_frames, again.added_masks, again.skipped) == (0, 3, 0, [])
+
+
 def test_import_png_masks(tmp_path, synth_frames):
     images = [_png_file(tmp_path / "E1" / f"{k:04d}.png", f.image) for k, f in enumerate(synth_frames[:3])]
     masks = tmp_path / "masks"

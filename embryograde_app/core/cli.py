@@ -309,6 +309,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ import/export
+MAX_WARNINGS_SHOWN = 20  # e.g. one "no mask" per image of a long time-lapse: the first few say enough
+
+
 def _print_skipped(skipped: list[str]) -> None:
     if skipped:
         print(f"{len(skipped)} problem(s):", file=sys.stderr)
@@ -333,6 +336,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(f"{args.project}: {summary.line()}")
+    for line in summary.warnings[:MAX_WARNINGS_SHOWN]:
+        print(f"warning: {line}", file=sys.stderr)
+    if len(summary.warnings) > MAX_WARNINGS_SHOWN:
+        print(f"warning: … and {len(summary.warnings) - MAX_WARNINGS_SHOWN} more", file=sys.stderr)
     _print_skipped(summary.skipped)
     return 1 if summary.skipped else 0
 

@@ -31,7 +31,8 @@ class ImportSummary:
     existing_frames: int = 0
     added_masks: int = 0
     added_labels: int = 0
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # inputs not used, "file: reason"
+    warnings: list[str] = field(default_factory=list)  # said but used (unknown labels, shapes with no area)
     cancelled: bool = False  # stopped between two frames; what was imported stays, a rerun finishes the rest
 
     def merge(self, other) -> None:
@@ -41,6 +42,7 @@ class ImportSummary:
         self.added_masks += getattr(other, "added_masks", 0)
         self.added_labels += getattr(other, "added_labels", 0)
         self.skipped.extend(getattr(other, "skipped", []))
+        self.warnings.extend(getattr(other, "warnings", []))
 
     def line(self) -> str:
         return (
@@ -188,12 +190,15 @@ def import_source(
         from embryograde_app.core.interop import import_labelme_files
 
         summary = ImportSummary()
+        if source.is_dir():
+            # The folder's images first, numbered as the frame readers number them; each annotation then finds
+            # its frame by pixels. Frames without an annotation still belong to the embryo.
+            frames = import_frames(store, source, progress, should_stop)
+            frames.skipped = [s for s in frames.skipped if not s.endswith(".json: unsupported file type")]
+            summary.merge(frames)
+            if summary.cancelled:
+                return summary
         summary.merge(import_labelme_files(store, labelme))
-        if source.is_dir():  # frames without an annotation still belong to the embryo
-            rest = import_frames(store, source, progress, should_stop)
-            summary.added_frames += rest.added_frames
-            summary.cancelled = rest.cancelled
-            summary.skipped.extend(s for s in rest.skipped if not s.endswith(".json: unsupported file type"))
         return summary
     return import_frames(store, source, progress, should_stop)
 

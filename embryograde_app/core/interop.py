@@ -540,7 +540,6 @@ def _add_frame_and_mask(
     suffix: str,
     shape: tuple[int, int],
     source: str,
-    sort_index: int,
     mask: np.ndarray,
     author: str,
 ) -> None:
@@ -551,19 +550,15 @@ def _add_frame_and_mask(
     frame_id = _frame_by_pixels(store, image_bytes, embryo_key if explicit_key else None)
     if frame_id is None:
         parsed = parse_frame_name(image_name)
-        frame_number = parsed["frame_number"]
+        frame_number, focal_plane = parsed["frame_number"], parsed["focal_plane"] or 0
+        embryo_id = store.ensure_embryo(embryo_key)
         if frame_number is None:  # e.g. "0001_F15" as export_png_masks names it: the number comes first
             leading = _LEADING_NUMBER.match(Path(image_name).stem)
-            frame_number = int(leading.group(1)) if leading else sort_index
-        embryo_id = store.ensure_embryo(embryo_key)
+            # Without a number in the name, the next free one: a position among the annotation files would
+            # collide with frames numbered by their position among the images.
+            frame_number = int(leading.group(1)) if leading else store.next_frame_number(embryo_id, focal_plane)
         frame_id, added = store.add_frame(
-            embryo_id,
-            frame_number,
-            image_bytes,
-            suffix,
-            shape,
-            source=source,
-            focal_plane=parsed["focal_plane"] or 0,
+            embryo_id, frame_number, image_bytes, suffix, shape, source=source, focal_plane=focal_plane
         )
         report.added_frames += int(added)
     if _latest_mask_sha(store, frame_id) == hashlib.sha256(encode_png(mask)).hexdigest():
@@ -586,7 +581,7 @@ def import_labelme_files(
     Bad files are skipped and listed in the report; they never stop the run.
     """
     report = ImportReport()
-    for sort_index, json_path in enumerate(_sorted_paths(json_paths)):
+    for json_path in _sorted_paths(json_paths):
         try:
             annotation = labelme_to_mask(json_path)
             if annotation.unknown_labels:
@@ -624,7 +619,6 @@ def import_labelme_files(
                 suffix=suffix,
                 shape=(int(shape[0]), int(shape[1])),
                 source=str(image_path if image_path is not None and image_path.is_file() else json_path),
-                sort_index=sort_index,
                 mask=annotation.mask,
                 author=f"labelme:{json_path.name}",
             )
@@ -648,7 +642,7 @@ def import_png_masks(
     report = ImportReport()
     images = _sorted_paths(image_paths)
     matches = match_masks(images, masks_dir)
-    for sort_index, image_path in enumerate(images):
+    for image_path in images:
         mask_path = matches.get(image_path)
         if mask_path is None:
             report.warnings.append(f"{image_path}: no mask in {masks_dir}")
@@ -670,7 +664,6 @@ def import_png_masks(
                 suffix=image_path.suffix.lower(),
                 shape=shape,
                 source=str(image_path),
-                sort_index=sort_index,
                 mask=mask,
                 author=f"png:{mask_path.name}",
             )

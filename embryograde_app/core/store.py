@@ -319,6 +319,13 @@ class ProjectStore:
             self.audit("import", "frame", cur.lastrowid, source=source)
         return int(cur.lastrowid), True
 
+    def next_frame_number(self, embryo_id: int, focal_plane: int = 0) -> int:
+        """One past the embryo's last frame number on a focal plane (0 for none): for a frame whose name has none."""
+        row = self.conn.execute(
+            "SELECT MAX(frame_number) FROM frames WHERE embryo_id=? AND focal_plane=?", (embryo_id, focal_plane)
+        ).fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
     def _frame_record(self, row: sqlite3.Row) -> FrameRecord:
         return FrameRecord(
             id=row["id"],
