@@ -105,6 +105,11 @@ def test_grade_folders_to_csv_resumes_and_drops_a_torn_line(tiny_dataset, tiny_w
     assert main(["grade", *inputs, "--csv", str(out), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8-sig"))))
     assert len(rows) == 6 and len({r["source"] for r in rows}) == 6
+    raw = out.read_bytes()
+    out.write_bytes(raw[:-12])  # the last row cut inside its last field: every field there, one of them short
+    assert main(["grade", *inputs, "--csv", str(out), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8-sig"))))
+    assert len(rows) == 6 and len({r["source"] for r in rows}) == 6  # the cut row dropped and graded again
 
 
 def test_grade_needs_csv_for_folders(tiny_dataset, capsys):

@@ -101,6 +101,10 @@ def read_report(path: str | Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
     text = path.read_bytes().decode(ENCODING, errors="replace")
+    if not text.endswith("\n"):
+        # Every row is written whole with its line end and fsynced: text after the last line end is a row cut
+        # short, even when the cut fell inside its last field and left the right number of fields.
+        text = text[: text.rfind("\n") + 1]
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or tuple(rows[0]) != REPORT_COLUMNS:
         raise ValueError(f"{path}: not an EmbryoGrade grade report (unexpected header); choose another --csv file")
