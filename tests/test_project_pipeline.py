@@ -57,6 +57,25 @@ def test_a_cancelled_import_keeps_its_frames_and_a_rerun_finishes(tiny_weak_data
     assert _counts(project)["frames"] == 3 + rest.added_frames
 
 
+def test_a_bad_label_row_costs_that_row_only(tiny_weak_dataset, tmp_path, capsys):
+    """Frames, masks and the other labels still import; the row is named by file and line, exit non-zero."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_weak_dataset, data)
+    lines = (data / "labels.csv").read_text(encoding="utf-8").splitlines()
+    bad = lines[1].split(",")
+    bad[3], bad[4], bad[5] = "abc", "", ""
+    lines[1] = ",".join(bad)
+    (data / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    project = tmp_path / "proj"
+    assert main(["import", str(project), str(data)]) == 1
+    assert "labels.csv:2: column 'frag_pct' is not a number: 'abc'" in capsys.readouterr().err
+    counts = _counts(project)
+    assert counts["frames"] == 24 and counts["mask_revisions"] == 12
+    assert 0 < counts["range_labels"] <= 12
+
+
 def test_bad_files_are_named_skipped_and_exit_nonzero(tmp_path, capsys):
     folder = tmp_path / "seq"
     folder.mkdir()

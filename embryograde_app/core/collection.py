@@ -171,11 +171,13 @@ def open_collection(path: str | Path, cache_frames: int = 64) -> Collection:
     embryos: list[EmbryoEntry] = []
     if DatasetLayout.is_layout(root):
         layout = DatasetLayout(root)
+        label_problems: list[str] = []
         try:
-            labels = layout.labels()
+            labels = layout.labels(label_problems)
         except LayoutError as exc:
             labels = {}
-            problems.append(str(exc))
+            label_problems.append(str(exc))
+        problems.extend(label_problems)
         for embryo_id in layout.embryo_ids():
             try:
                 seq = open_frames(layout.frames_dir / embryo_id, cache_frames=cache_frames)

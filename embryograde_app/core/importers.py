@@ -114,9 +114,13 @@ def import_layout(
     """A layout-v1 dataset: frames, masks (as imported revisions) and labels.csv come along."""
     summary = ImportSummary()
     layout = DatasetLayout(root)
+    try:  # a bad label row, or a whole unreadable table, costs the labels only: frames and masks still come
+        labels = layout.labels(summary.skipped)
+    except LayoutError as exc:
+        labels = {}
+        summary.skipped.append(str(exc))
     try:
-        labels = layout.labels()
-        items = list(layout.items())
+        items = list(layout.items(labels))
     except LayoutError as exc:
         summary.skipped.append(str(exc))
         return summary

@@ -94,8 +94,12 @@ def parse_label_row(raw: dict[str, str], where: str) -> LabelRow:
     return row
 
 
-def read_labels(path: str | Path) -> list[LabelRow]:
-    """Rows of a labels.csv; a bad row raises LayoutError naming the file and line."""
+def read_labels(path: str | Path, problems: list[str] | None = None) -> list[LabelRow]:
+    """Rows of a labels.csv; a bad row raises LayoutError naming the file and line.
+
+    With a ``problems`` list a bad row is skipped and its message appended there instead (importing and
+    viewing go on with the good rows; training and evaluation stop, so they never learn from half a table).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -107,7 +111,15 @@ def read_labels(path: str | Path) -> list[LabelRow]:
     missing = {"embryo_id", "frame"} - set(reader.fieldnames or ())
     if missing:
         raise LayoutError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    return [parse_label_row(raw, f"{path}:{i}") for i, raw in enumerate(reader, start=2)]
+    rows = []
+    for i, raw in enumerate(reader, start=2):
+        try:
+            rows.append(parse_label_row(raw, f"{path}:{i}"))
+        except LayoutError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+    return rows
 
 
 def write_labels(path: str | Path, rows: Iterable[LabelRow]) -> None:
@@ -170,19 +182,20 @@ class DatasetLayout:
         atomic_write_png(path, mask)
         return path
 
-    def labels(self) -> dict[tuple[str, int], LabelRow]:
+    def labels(self, problems: list[str] | None = None) -> dict[tuple[str, int], LabelRow]:
+        """The label table by (embryo, frame); ``problems`` as in read_labels."""
         if not self.labels_csv.exists():
             return {}
-        return {(r.embryo_id, r.frame): r for r in read_labels(self.labels_csv)}
+        return {(r.embryo_id, r.frame): r for r in read_labels(self.labels_csv, problems)}
 
     def embryo_ids(self) -> list[str]:
         if not self.frames_dir.is_dir():
             raise LayoutError(f"{self.root}: not a layout-v1 dataset (no frames/ folder)")
         return sorted(p.name for p in self.frames_dir.iterdir() if p.is_dir())
 
-    def items(self) -> Iterator[LayoutItem]:
-        """Every frame file in embryo/frame order, joined with its mask and label row."""
-        labels = self.labels()
+    def items(self, labels: dict[tuple[str, int], LabelRow] | None = None) -> Iterator[LayoutItem]:
+        """Every frame file in embryo/frame order, joined with its mask and label row (read here if not given)."""
+        labels = self.labels() if labels is None else labels
         for embryo in self.embryo_ids():
             for image_path in sorted((self.frames_dir / embryo).glob("*.png")):
                 try:
