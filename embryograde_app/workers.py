@@ -82,12 +82,25 @@ def _yield_the_cpu_to_the_gui() -> None:
             pass  # not allowed here: inference still runs, only at normal priority
 
 
-def describe_error(exc: BaseException) -> str:
-    """A message a person can act on, for the errors a grading run can meet."""
-    import torch
+OUT_OF_MEMORY = "The GPU ran out of memory; choose the CPU in Preferences or close other GPU programs."
 
-    if isinstance(exc, torch.OutOfMemoryError):
-        return "The GPU ran out of memory; choose the CPU in Preferences or close other GPU programs."
+
+def describe_error(exc: BaseException) -> str:
+    """A message a person can act on, for the errors a grading, import or training run can meet."""
+    import sqlite3
+    import sys
+
+    torch = sys.modules.get("torch")  # a failure before torch loaded cannot be torch's: don't load it to ask
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return OUT_OF_MEMORY
+    if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():  # MPS, older CUDA paths
+        return OUT_OF_MEMORY
+    if isinstance(exc, sqlite3.Error):
+        from embryograde_app.core.store import describe_database_error
+
+        return describe_database_error(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
     return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError | OSError) else str(exc)
 
 

@@ -110,3 +110,43 @@ def test_train_then_evaluate_round_trip(tiny_dataset, tmp_path, capsys):
         assert key in result
     assert result["n_frames"] == 18
     assert sum(map(sum, result["grade_confusion"])) == 18
+
+
+def test_an_unusable_output_path_is_one_line_naming_it(tiny_dataset, tmp_path, capsys):
+    from embryograde_app.core.importers import import_into_project
+
+    project = tmp_path / "proj"
+    import_into_project(project, [tiny_dataset])
+    folder = tmp_path / "a-folder.csv"
+    folder.mkdir()
+    assert main(["export", str(project), "--csv", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(folder) in err and "Traceback" not in err
+
+
+def test_a_project_damaged_after_it_opened_is_one_line(tiny_dataset, tmp_path, capsys, monkeypatch):
+    import sqlite3
+
+    from embryograde_app.core import export
+    from embryograde_app.core.importers import import_into_project
+
+    project = tmp_path / "proj"
+    import_into_project(project, [tiny_dataset])
+
+    def damaged(*args, **kwargs):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(export, "project_rows", damaged)
+    assert main(["export", str(project), "--csv", str(tmp_path / "g.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the project database is damaged" in err and str(project) in err
+
+
+def test_worker_error_messages_need_no_torch_and_name_the_file():
+    import sqlite3
+
+    from embryograde_app.workers import OUT_OF_MEMORY, describe_error
+
+    assert describe_error(RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)")) == OUT_OF_MEMORY
+    assert describe_error(PermissionError(13, "Permission denied", "/ro/g.csv")) == "/ro/g.csv: Permission denied"
+    assert "in use by another program" in describe_error(sqlite3.OperationalError("database is locked"))

@@ -48,6 +48,31 @@ def test_garbage_database_is_a_clear_error(tmp_path):
         ProjectStore(tmp_path)
 
 
+def test_an_emptied_database_beside_project_data_is_refused_not_started_over(store):
+    """A zero-byte project.sqlite (a bad copy, a full disk) must not open as an empty project over stored frames."""
+    embryo = store.ensure_embryo("E1")
+    store.add_frame(embryo, 0, b"\x89PNG fake", ".png", (2, 2), source="test")
+    root = store.root
+    store.close()
+    (root / DB_NAME).write_bytes(b"")
+    with pytest.raises(ProjectError, match=r"database is empty, but the folder holds project data \(frames/\)"):
+        ProjectStore(root)
+    with pytest.raises(ProjectError, match="restore"):
+        ProjectStore(root, create=True)  # an import into it is refused too
+    assert (root / DB_NAME).stat().st_size == 0  # nothing written over it
+
+
+def test_database_errors_read_as_what_to_do():
+    import sqlite3
+
+    from embryograde_app.core.store import describe_database_error
+
+    locked = describe_database_error(sqlite3.OperationalError("database is locked"), "/p")
+    assert locked.startswith("/p: the project is in use by another program")
+    damaged = describe_database_error(sqlite3.DatabaseError("database disk image is malformed"), "/p")
+    assert "damaged" in damaged and "restore project.sqlite from a backup" in damaged
+
+
 def test_frames_are_idempotent_and_content_addressed(store):
     e = store.ensure_embryo("E1")
     assert store.ensure_embryo("E1") == e

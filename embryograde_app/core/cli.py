@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -17,6 +18,14 @@ from embryograde_app import __version__
 
 class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """ "PATH: reason" rather than Python's "[Errno 21] Is a directory: 'PATH'"."""
+    if exc.filename is None:
+        return exc.strerror or str(exc)
+    target = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+    return f"{exc.filename}{target}: {exc.strerror or exc}"
 
 
 def _progress_bar(total: int, desc: str):
@@ -578,6 +587,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CommandError as exc:
         print(f"embryograde {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # an output path that is a folder, read-only, on a full disk...
+        print(f"embryograde {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:  # a project damaged or locked after it opened
+        from embryograde_app.core.store import describe_database_error
+
+        message = describe_database_error(exc, getattr(args, "project", None))
+        print(f"embryograde {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"embryograde {args.command}: interrupted", file=sys.stderr)

@@ -167,6 +167,17 @@ class MaskRevision:
     frag_pct: float
 
 
+def describe_database_error(exc: sqlite3.Error, root: str | Path | None = None) -> str:
+    """One line a person can act on for an SQLite failure met after the project opened."""
+    where = f"{root}: " if root is not None else ""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"{where}the project is in use by another program ({text}); close it there and try again"
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return f"{where}the project database is damaged ({text}); restore {DB_NAME} from a backup"
+    return f"{where}project database error ({text})"
+
+
 class ProjectStore:
     """One open project. Not thread-safe: each thread opens its own ProjectStore on the same folder."""
 
@@ -179,12 +190,26 @@ class ProjectStore:
         try:
             self.conn = sqlite3.connect(db, timeout=30, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
+            if self.schema_version == 0 and (held := self._project_data_folders()):  # before anything is written
+                self.conn.close()
+                raise ProjectError(
+                    f"{db}: the project database is empty, but the folder holds project data ({', '.join(held)}); "
+                    f"restore {DB_NAME} from a backup instead of starting the project over"
+                )
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise ProjectError(f"{db}: cannot open the project database ({exc})") from exc
+
+    def _project_data_folders(self) -> list[str]:
+        """The folders of stored frames, masks and models that already hold files (a database lost or emptied)."""
+        return [
+            f"{name}/"
+            for name in ("frames", "masks", "models")
+            if (self.root / name).is_dir() and any(p.is_file() for p in (self.root / name).rglob("*"))
+        ]
 
     @classmethod
     def create(cls, root: str | Path) -> ProjectStore:
