@@ -76,10 +76,26 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        for key in ("skip_strides", "atrous_rates", "refine_dilations"):
-            if key in known:
-                known[key] = tuple(int(v) for v in known[key])
+        """A config from a sidecar; a value of the wrong kind is a ValueError naming the key (files get edited)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"config must be a JSON object, not {type(d).__name__}")
+        defaults = cls()
+        known = {}
+        for key, value in d.items():
+            if key not in cls.__dataclass_fields__:
+                continue  # a newer program's switch: ignored, as its default is what this program builds
+            default = getattr(defaults, key)
+            if isinstance(default, tuple):
+                ok = isinstance(value, list | tuple) and all(type(v) is int for v in value)
+                value = tuple(value) if ok else value
+            else:  # bool before int: True is an int to isinstance
+                ok = type(value) is type(default) or (type(default) is int and type(value) is float and value % 1 == 0)
+                value = int(value) if ok and type(default) is int else value
+            if not ok:
+                raise ValueError(f"config key {key!r} must be like {default!r}, not {value!r}")
+            known[key] = value
+        if known.get("encoder", defaults.encoder) not in _ENCODER_CHANNELS:
+            raise ValueError(f"unknown encoder {known['encoder']!r}; known: {', '.join(_ENCODER_CHANNELS)}")
         return cls(**known)
 
 

@@ -97,16 +97,22 @@ def save_model(path: str | Path, model: AttnRegDeepLab, metadata: dict | None = 
 def read_metadata(path: str | Path) -> dict:
     side = sidecar_path(path)
     try:
-        return json.loads(side.read_text(encoding="utf-8"))
+        meta = json.loads(side.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WeightsError(f"{side}: sidecar JSON is missing") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WeightsError(f"{side}: unreadable sidecar ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{side}: the sidecar must be a JSON object, not {type(meta).__name__}")
+    return meta
 
 
 def model_config_of(path: str | Path) -> ModelConfig:
     """The architecture a weights file was trained with (from its sidecar), without loading tensors."""
-    return ModelConfig.from_dict(read_metadata(path).get("config", {}))
+    try:
+        return ModelConfig.from_dict(read_metadata(path).get("config", {}))
+    except ValueError as exc:
+        raise WeightsError(f"{sidecar_path(path)}: {exc}") from None
 
 
 def load_model(

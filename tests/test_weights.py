@@ -65,6 +65,34 @@ def test_missing_sidecar_or_wrong_architecture(model, tmp_path):
         load_model(path)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda meta: [1, 2, 3], "must be a JSON object, not list"),
+        (lambda meta: {**meta, "config": "oops"}, "config must be a JSON object"),
+        (lambda meta: {**meta, "config": {**meta["config"], "input_size": "big"}}, "'input_size' must be like"),
+        (lambda meta: {**meta, "config": {**meta["config"], "attention_gates": 1}}, "'attention_gates' must be like"),
+        (lambda meta: {**meta, "config": {**meta["config"], "skip_strides": [4.5]}}, "'skip_strides' must be like"),
+        (lambda meta: {**meta, "config": {**meta["config"], "encoder": "resnet999"}}, "unknown encoder 'resnet999'"),
+    ],
+)
+def test_an_edited_sidecar_is_refused_naming_it(model, tmp_path, edit, message):
+    path = tmp_path / "m.safetensors"
+    save_model(path, model)
+    side = path.with_suffix(".json")
+    side.write_text(json.dumps(edit(json.loads(side.read_text()))))
+    with pytest.raises(WeightsError, match=message) as caught:
+        load_model(path, verify=False)
+    assert str(caught.value).startswith(str(side))
+
+
+def test_config_keeps_whole_floats_and_ignores_unknown_keys(tiny_model_config):
+    from models.attnregdeeplab import ModelConfig
+
+    d = {**tiny_model_config.to_dict(), "input_size": 64.0, "from_the_future": True}
+    assert ModelConfig.from_dict(d) == tiny_model_config
+
+
 def test_pickle_file_is_not_loaded(tmp_path):
     path = tmp_path / "evil.safetensors"
     torch.save({"x": torch.zeros(1)}, path)  # a pickle in disguise
