@@ -32,6 +32,26 @@ class Sample:
         return self.lo_pct is not None and self.hi_pct is not None
 
 
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"BM": "BMP",
+}
+
+
+def _undecodable_reason(data: np.ndarray) -> str:
+    """Why bytes did not decode, from their signature: what a person needs to find and fix the file."""
+    if data.size == 0:
+        return "empty file (0 bytes)"
+    head = data[:8].tobytes()
+    kind = next((name for sig, name in _SIGNATURES.items() if head.startswith(sig)), None)
+    if kind is None:
+        return "not an image file (no PNG, JPEG, TIFF or BMP signature)"
+    return f"corrupt or truncated {kind} ({data.size} bytes)"
+
+
 def read_grey_uint8(path: str | Path) -> np.ndarray:
     """Grey uint8 image from any 8/16-bit grey or colour file (16-bit scaled by its full range)."""
     return decode_grey_uint8(np.fromfile(str(path), dtype=np.uint8), path)
@@ -42,7 +62,7 @@ def decode_grey_uint8(data: np.ndarray | bytes, path: str | Path = "<bytes>") ->
     data = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
-        raise ValueError(f"{path}: not a readable image")
+        raise ValueError(f"{path}: {_undecodable_reason(data)}")
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     if img.dtype == np.uint16:

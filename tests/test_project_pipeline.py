@@ -76,6 +76,23 @@ def test_a_bad_label_row_costs_that_row_only(tiny_weak_dataset, tmp_path, capsys
     assert 0 < counts["range_labels"] <= 12
 
 
+def test_swapped_import_arguments_leave_the_dataset_untouched(tiny_dataset, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    assert main(["import", str(data), str(tmp_path / "proj")]) == 1
+    assert "not empty and not a project" in capsys.readouterr().err
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # no project.sqlite, no frames/ store
+
+
+def test_a_missing_masks_folder_is_an_error_not_zero_masks(tiny_dataset, tmp_path, capsys):
+    assert main(["import", str(tmp_path / "p"), str(tiny_dataset / "frames" / "E000"), "--masks", "nope"]) == 1
+    assert "nope: no such folder of masks" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
 def test_bad_files_are_named_skipped_and_exit_nonzero(tmp_path, capsys):
     folder = tmp_path / "seq"
     folder.mkdir()

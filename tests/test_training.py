@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -208,3 +210,19 @@ def test_refine_stage_without_a_refiner_is_a_clear_error(tiny_dataset, stage1_we
     cfg = TrainConfig(stage="refine", init_weights=str(stage1_weights), device="cpu", batch_size=4)
     with pytest.raises(TrainingError, match="no boundary refiner"):
         train(cfg, samples_from_layout(tiny_dataset))
+
+
+def test_an_undecodable_training_frame_says_why(tmp_path):
+    """train and evaluate stop on a bad frame: the message must say what is wrong with which file."""
+    import cv2
+    import numpy as np
+
+    from models.data import read_grey_uint8
+
+    good = cv2.imencode(".png", np.zeros((16, 16), np.uint8))[1].tobytes()
+    cases = {"empty.png": (b"", "empty file"), "cut.png": (good[:40], "corrupt or truncated PNG (40 bytes)")}
+    cases["text.png"] = (b"embryo_id,frame\n", "not an image file")
+    for name, (data, reason) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=rf"{name}: {re.escape(reason)}"):
+            read_grey_uint8(tmp_path / name)

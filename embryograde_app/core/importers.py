@@ -218,6 +218,8 @@ def import_into_project(
 
     masks_dir: PNG masks paired with the sources' images by name (<stem>.png or <stem>_mask.png).
     """
+    if masks_dir is not None and not Path(masks_dir).is_dir():
+        raise ProjectError(f"{masks_dir}: no such folder of masks")
     total = ImportSummary()
     with ProjectStore(project, create=True) as store:
         for source in sources:
