@@ -108,6 +108,23 @@ def test_bad_files_are_named_skipped_and_exit_nonzero(tmp_path, capsys):
     assert _counts(project)["frames"] == 4
 
 
+def test_grade_lists_each_bad_file_once(tmp_path, tiny_weights, capsys):
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((32, 32), 40 * i, np.uint8))
+    (folder / "f4.png").write_bytes(b"")
+    good = cv2.imencode(".jpg", np.full((32, 32), 9, np.uint8))[1].tobytes()
+    (folder / "f5.jpg").write_bytes(good[: len(good) // 2])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["grade", str(folder), str(empty), "--csv", str(tmp_path / "g.csv"), "--weights", str(tiny_weights)]
+    assert main([*argv, "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("f4.png") == 1 and err.count("f5.jpg") == 1 and err.count(str(empty)) == 1, err
+    assert "3 problem(s)" in err
+
+
 def test_grade_project_is_resumable_and_export_reads_back(tiny_dataset, tiny_weights, tmp_path, capsys):
     project = tmp_path / "proj"
     assert main(["import", str(project), str(tiny_dataset)]) == 0

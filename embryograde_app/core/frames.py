@@ -54,6 +54,12 @@ class FrameReadError(ValueError):
         super().__init__(f"{self.path.name}: {reason}")
 
 
+def naming(path: str | os.PathLike, exc: BaseException) -> str:
+    """ "path: reason" for a problem list, without naming the path twice when the message already does."""
+    text = str(exc)
+    return text if str(path) in text else f"{path}: {text}"
+
+
 class NoFramesError(ValueError):
     """Nothing readable at a path (empty folder, no image files, every file bad).
 

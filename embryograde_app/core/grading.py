@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embryograde_app.core.frames import FrameReadError, NoFramesError, open_frames
+from embryograde_app.core.frames import FrameReadError, NoFramesError, naming, open_frames
 from embryograde_app.core.importers import embryo_key_for
 from embryograde_app.core.reports import GradeReportWriter, GradeRow, read_report_keys, write_embryo_summary
 from embryograde_app.core.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
@@ -143,7 +143,7 @@ def _jobs_from_inputs(inputs: list[Path], summary: GradingSummary) -> Iterator[F
         try:
             seq = open_frames(source)
         except (NoFramesError, OSError, ValueError) as exc:
-            summary.skipped.append(f"{source}: {exc}")
+            summary.skipped.append(naming(source, exc))
             continue
         name = source.stem if source.is_file() else source.name
         for i, info in enumerate(seq.infos):
@@ -156,7 +156,8 @@ def _jobs_from_inputs(inputs: list[Path], summary: GradingSummary) -> Iterator[F
                 well=info.well,
                 focal_plane=info.focal_plane,
             )
-        summary.skipped.extend(str(p) for p in seq.problems)
+        # A frame that failed to read is in both the job's error and the reader's problems: list it once.
+        summary.skipped.extend(p for p in map(str, seq.problems) if p not in summary.skipped)
         seq.close()
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embryograde_app.core.atomic import encode_png
-from embryograde_app.core.frames import FrameReadError, FrameSequence, NoFramesError, open_frames
+from embryograde_app.core.frames import FrameReadError, FrameSequence, NoFramesError, naming, open_frames
 from embryograde_app.core.layout import DatasetLayout, LayoutError, read_mask
 from embryograde_app.core.store import ProjectError, ProjectStore
 
@@ -76,7 +76,7 @@ def import_frames(
     try:
         seq = open_frames(source)
     except (NoFramesError, OSError, ValueError) as exc:
-        summary.skipped.append(f"{source}: {exc}")
+        summary.skipped.append(naming(source, exc))
         return summary
     name = source.stem if source.is_file() else source.name
     total = len(seq)

@@ -42,7 +42,14 @@ import cv2
 import numpy as np
 
 from embryograde_app.core.atomic import atomic_write_bytes, atomic_write_text, encode_png
-from embryograde_app.core.frames import FrameReadError, NoFramesError, natural_key, open_frames, parse_frame_name
+from embryograde_app.core.frames import (
+    FrameReadError,
+    NoFramesError,
+    naming,
+    natural_key,
+    open_frames,
+    parse_frame_name,
+)
 from embryograde_app.core.layout import DatasetLayout, LabelRow, LayoutError, write_labels
 from embryograde_app.core.schemes import BLASTOMERE, DEFAULT_SCHEME, FRAGMENT, frag_pct, get_scheme
 from embryograde_app.core.store import ProjectError, ProjectStore
@@ -623,7 +630,7 @@ def import_labelme_files(
                 author=f"labelme:{json_path.name}",
             )
         except (InteropError, ProjectError) as exc:
-            report.skipped.append(str(exc) if str(json_path) in str(exc) else f"{json_path}: {exc}")
+            report.skipped.append(naming(json_path, exc))
         except OSError as exc:
             report.skipped.append(f"{json_path}: {exc.strerror or exc}")
     return report
@@ -668,7 +675,7 @@ def import_png_masks(
                 author=f"png:{mask_path.name}",
             )
         except (InteropError, ProjectError) as exc:
-            report.skipped.append(str(exc) if str(image_path) in str(exc) else f"{image_path}: {exc}")
+            report.skipped.append(naming(image_path, exc))
         except OSError as exc:
             report.skipped.append(f"{image_path}: {exc.strerror or exc}")
     return report
