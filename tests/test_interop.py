@@ -116,6 +116,28 @@ def test_unknown_labels_are_ignored_and_listed(tmp_path):
     assert ann.ignored_shapes == ["cell (point)"]
 
 
+def test_shapes_with_no_area_in_the_image_are_ignored_and_listed(tmp_path):
+    """A 2-point "polygon" would paint a line, a 1-point one a pixel; a shape off the frame paints nothing."""
+    doc = _doc(
+        [
+            _shape("cell", [[2, 2], [20, 2]]),
+            _shape("fragment", [[5, 5]]),
+            _shape("cell", [[40, 1], [50, 1], [50, 9]]),
+            _shape("fragment", [[1, 1], [4, 1], [4, 4]]),
+        ]
+    )
+    annotation = labelme_to_mask(_write_json(tmp_path / "a.json", doc))
+    assert annotation.ignored_shapes == [
+        "cell (a polygon of 2 point(s))",
+        "fragment (a polygon of 1 point(s))",
+        "cell (outside the image)",
+    ]
+    assert set(np.unique(annotation.mask)) == {0, 2}  # only the real fragment is drawn
+    far = _doc([_shape("cell", [[0, 0], [1e12, 0], [0, 5]])])
+    with pytest.raises(InteropError, match="far outside any image"):
+        labelme_to_mask(_write_json(tmp_path / "far.json", far))
+
+
 def test_embedded_image_data_gives_image_and_size(tmp_path):
     image = _image(12, 16)
     doc = _doc([_shape("cell", [[1, 1], [5, 1], [5, 5]])], h=None, w=None)

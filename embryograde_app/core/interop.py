@@ -61,6 +61,7 @@ CELL_LABELS = frozenset({"cell", "cells", "blastomere", "blastomeres"})
 FRAGMENT_LABELS = frozenset({"fragment", "fragments", "frag", "frags"})
 EXPORT_LABELS = {BLASTOMERE: "cell", FRAGMENT: "fragment"}
 AREA_SHAPES = frozenset({"polygon", "circle", "rectangle", "mask"})
+MAX_COORDINATE = 1e6  # px: far beyond any microscope frame; keeps the int32 pixel maths from overflowing
 MASK_SUFFIXES = (".png",)
 
 
@@ -111,8 +112,27 @@ def _points(raw: object, where: str) -> np.ndarray:
         x, y = _number(point[0]), _number(point[1])
         if x is None or y is None:
             raise InteropError(f"{where}: point {point!r} is not a pair of finite numbers")
+        if max(abs(x), abs(y)) > MAX_COORDINATE:
+            raise InteropError(f"{where}: point {point!r} is far outside any image")
         out.append((x, y))
     return np.asarray(out, dtype=np.float64)
+
+
+def _why_no_area(points: np.ndarray, shape_type: str, height: int, width: int) -> str | None:
+    """Why an area shape would paint nothing (or a stray line) in the image; None when it is a real area."""
+    if shape_type == "polygon" and len(points) < 3:
+        return f"a polygon of {len(points)} point(s)"
+    if shape_type in ("circle", "rectangle") and len(points) >= 2:
+        if shape_type == "circle":
+            radius = math.dist(points[0], points[1])
+            lo, hi = points[0] - radius, points[0] + radius
+        else:
+            lo, hi = points[:2].min(axis=0), points[:2].max(axis=0)
+    else:
+        lo, hi = points.min(axis=0), points.max(axis=0)
+    if hi[0] < -0.5 or hi[1] < -0.5 or lo[0] > width - 0.5 or lo[1] > height - 0.5:
+        return "outside the image"
+    return None
 
 
 def _pixel_points(points: np.ndarray) -> np.ndarray:
@@ -243,6 +263,10 @@ def labelme_to_mask(json_path: str | os.PathLike) -> LabelmeAnnotation:
             continue
         if shape_type not in AREA_SHAPES:
             ignored.append(f"{label} ({shape_type})")
+            continue
+        no_area = _why_no_area(_points(shape["points"], f"{where} ({label!r})"), shape_type, height, width)
+        if no_area is not None:
+            ignored.append(f"{label} ({no_area})")
             continue
         _draw_shape(layers[class_id], shape, shape_type, f"{where} ({label!r})")
 
@@ -595,7 +619,7 @@ def import_labelme_files(
                 report.warnings.append(f"{json_path}: ignored unknown label(s) {', '.join(annotation.unknown_labels)}")
             if annotation.ignored_shapes:
                 report.warnings.append(
-                    f"{json_path}: ignored shape(s) with no area: {', '.join(annotation.ignored_shapes)}"
+                    f"{json_path}: ignored shape(s) with no area in the image: {', '.join(annotation.ignored_shapes)}"
                 )
             image_path = annotation.image_path
             if image_path is not None and image_path.is_file():
