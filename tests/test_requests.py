@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from embryograde_app.core.requests import LruCache, ReplaceableQueue, neighbour_order
 
 
@@ -62,3 +64,30 @@ def test_readout_grades_and_flags_disagreement():
     r = make_readout(scheme, 9.0, 11.0)
     assert r.grade_text == "1 (good)" and not r.disagreement
     assert make_readout(scheme, None, None).grade_text == "—"
+
+
+@pytest.mark.parametrize(
+    ("pct", "decimals", "text"),
+    [
+        (9.96, 1, "9.96"),
+        (9.94, 1, "9.9"),
+        (25.04, 1, "25.04"),
+        (9.9996, 1, "9.99"),
+        (25.0001, 1, "25.01"),
+        (12.345, 1, "12.3"),
+        (9.6, 0, "9.6"),
+        (10.4, 0, "10"),
+        (25.4, 0, "25.4"),
+        (0.0, 1, "0.0"),
+    ],
+)
+def test_a_shown_percentage_never_contradicts_its_grade(pct, decimals, text):
+    """9.96 % is grade 1: shown as "10.0 %" beside "1 (good)" it would read as a mistake."""
+    from embryograde_app.core.readouts import make_readout, pct_text
+    from embryograde_app.core.schemes import get_scheme
+
+    scheme = get_scheme()
+    assert pct_text(scheme, pct, decimals) == text
+    assert scheme.grade(float(text)) == scheme.grade(pct)
+    if decimals == 1:
+        assert make_readout(scheme, pct, None).regression_text == f"{text} %"

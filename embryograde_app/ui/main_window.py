@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from embryograde_app.core.collection import Collection, open_collection
 from embryograde_app.core.frames import FrameReadError, NoFramesError
+from embryograde_app.core.readouts import pct_text
 from embryograde_app.core.requests import LruCache, neighbour_order
 from embryograde_app.core.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
 from embryograde_app.paths import BUNDLED_WEIGHTS
@@ -305,7 +306,7 @@ class MainWindow(QMainWindow):
         self.embryo_list.clear()
         for entry in self.collection.embryos:
             g = grades.get(entry.embryo_id)
-            suffix = f"   grade {g.grade} · {g.median_pct:.0f} %" if g else ""
+            suffix = f"   grade {g.grade} · {pct_text(self.scheme, g.median_pct, 0)} %" if g else ""
             self.embryo_list.addItem(f"{entry.embryo_id}  ({len(entry)} frames){suffix}")
         if keep_row and 0 <= row < self.embryo_list.count():
             self.embryo_list.setCurrentRow(row)
