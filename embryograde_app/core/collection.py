@@ -88,6 +88,11 @@ class EmbryoEntry:
     def label(self, index: int) -> LabelRow | None:
         return self.labels.get(self.frame_number(index))
 
+    def time_h(self, index: int) -> float | None:
+        """Hours since insemination when known (grading is timed: day 2 at about 44 h, day 3 at about 68 h)."""
+        label = self.label(index)
+        return label.time_h if label is not None else None
+
 
 @dataclass
 class ProjectEmbryo(EmbryoEntry):
@@ -96,6 +101,11 @@ class ProjectEmbryo(EmbryoEntry):
     store: ProjectStore | None = None
     frame_ids: dict[int | None, list[int]] = field(default_factory=dict)
     numbers: dict[int | None, list[int]] = field(default_factory=dict)
+    times: dict[int | None, list[float | None]] = field(default_factory=dict)
+
+    def time_h(self, index: int) -> float | None:
+        times = self.times.get(self.focal_plane)
+        return times[index] if times else None
 
     def frame_number(self, index: int) -> int:
         return self.numbers[self.focal_plane][index]
@@ -147,7 +157,7 @@ def open_project_collection(store: ProjectStore, cache_frames: int = 64) -> Coll
         by_plane: dict[int | None, list] = {}
         for record in records:
             by_plane.setdefault(record.focal_plane, []).append(record)
-        planes, ids, numbers = {}, {}, {}
+        planes, ids, numbers, times = {}, {}, {}, {}
         for plane, recs in sorted(by_plane.items()):
             try:
                 planes[plane] = open_frames([r.image_path for r in recs], cache_frames=cache_frames)
@@ -157,8 +167,11 @@ def open_project_collection(store: ProjectStore, cache_frames: int = 64) -> Coll
             problems.extend(planes[plane].problems)
             ids[plane] = [r.id for r in recs]
             numbers[plane] = [r.frame_number for r in recs]
+            times[plane] = [r.time_h for r in recs]
         if planes:
-            embryos.append(ProjectEmbryo(row["key"], planes, store=store, frame_ids=ids, numbers=numbers))
+            embryos.append(
+                ProjectEmbryo(row["key"], planes, store=store, frame_ids=ids, numbers=numbers, times=times)
+            )
     return Collection(store.root, embryos, problems, store=store)
 
 

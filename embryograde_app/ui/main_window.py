@@ -308,6 +308,10 @@ class MainWindow(QMainWindow):
             g = grades.get(entry.embryo_id)
             suffix = f"   grade {g.grade} · {pct_text(self.scheme, g.median_pct, 0)} %" if g else ""
             self.embryo_list.addItem(f"{entry.embryo_id}  ({len(entry)} frames){suffix}")
+            if g:
+                self.embryo_list.item(self.embryo_list.count() - 1).setToolTip(
+                    f"grade of the median model % over the {g.frames_graded} graded frame(s) of all focal planes"
+                )
         if keep_row and 0 <= row < self.embryo_list.count():
             self.embryo_list.setCurrentRow(row)
         self.embryo_list.blockSignals(False)
@@ -337,7 +341,8 @@ class MainWindow(QMainWindow):
         self.focal_combo.blockSignals(True)
         self.focal_combo.clear()
         for plane in entry.planes:
-            self.focal_combo.addItem("central" if plane in (None, 0) else f"{plane:+d} µm", plane)
+            name = "single plane" if plane is None else "central (0 µm)" if plane == 0 else f"{plane:+d} µm"
+            self.focal_combo.addItem(name, plane)
         self.focal_combo.setCurrentIndex(list(entry.planes).index(entry.focal_plane))
         self.focal_combo.blockSignals(False)
         self._reset_slider(entry)
@@ -387,7 +392,9 @@ class MainWindow(QMainWindow):
         if entry is None or not len(entry):
             return
         number = entry.frame_number(index)
-        self.frame_label.setText(f"frame {number}  ({index + 1}/{len(entry)})")
+        hours = entry.time_h(index)
+        when = f" · {hours:.1f} h" if hours is not None else ""
+        self.frame_label.setText(f"frame {number}{when}  ({index + 1}/{len(entry)})")
         self.timecourse.set_current(number)
         try:
             image = entry.sequence.read_uint8(index)

@@ -62,6 +62,19 @@ def test_playback_runs_to_the_end_and_stops(window, qtbot):
     qtbot.waitUntil(lambda: not window.play_button.isChecked(), timeout=3000)
 
 
+def test_the_frame_label_gives_hours_since_insemination(window, tiny_dataset, make_window, tmp_path, fake_predictor):
+    """Fragmentation is graded at set times (day 2 at about 44 h): the time is shown beside the frame number."""
+    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.layout import read_labels
+
+    hours = {(r.embryo_id, r.frame): r.time_h for r in read_labels(tiny_dataset / "labels.csv")}
+    assert f"{hours[('E000', 0)]:.1f} h" in window.frame_label.text()  # a layout-v1 dataset
+    import_into_project(tmp_path / "proj", [tiny_dataset])
+    project_window = make_window(tmp_path / "proj", fake_predictor)
+    project_window.step_frame(1)
+    assert f"frame 1 · {hours[('E000', 1)]:.1f} h" in project_window.frame_label.text()  # a project
+
+
 def test_readout_matches_the_stored_mask(window, tiny_dataset):
     from embryograde_app.core.layout import read_mask
     from embryograde_app.core.schemes import frag_pct
@@ -128,8 +141,8 @@ def test_focal_planes_of_one_well_are_one_embryo(window, tmp_path):
     focal = window.findChild(QComboBox, "focal_combo")
     slider = window.findChild(QSlider, "frame_slider")
     assert embryo_list.count() == 1
-    assert [focal.itemText(i) for i in range(focal.count())] == ["-15 µm", "central", "+15 µm"]
-    assert focal.currentText() == "central"
+    assert [focal.itemText(i) for i in range(focal.count())] == ["-15 µm", "central (0 µm)", "+15 µm"]
+    assert focal.currentText() == "central (0 µm)"
     slider.setValue(2)
     focal.setCurrentIndex(2)
     assert slider.value() == 2 and "frame 12" in window.frame_label.text()
