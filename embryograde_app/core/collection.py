@@ -169,9 +169,7 @@ def open_project_collection(store: ProjectStore, cache_frames: int = 64) -> Coll
             numbers[plane] = [r.frame_number for r in recs]
             times[plane] = [r.time_h for r in recs]
         if planes:
-            embryos.append(
-                ProjectEmbryo(row["key"], planes, store=store, frame_ids=ids, numbers=numbers, times=times)
-            )
+            embryos.append(ProjectEmbryo(row["key"], planes, store=store, frame_ids=ids, numbers=numbers, times=times))
     return Collection(store.root, embryos, problems, store=store)
 
 

@@ -7,6 +7,7 @@ model is a different file, and asks it to re-grade the project in the background
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -94,6 +95,8 @@ class TrainingPanel(QDockWidget):
         self.tasks.finished.connect(self._on_model_switched)
         self.tasks.failed.connect(self._on_switch_failed)
         self._losses: dict[str, list[float]] = {"train": [], "val": []}
+        self._loss_stage: str | None = None  # the stage of the last plotted epoch
+        self._stage_marks: list[pg.InfiniteLine] = []
         self._build()
         self._update_enabled()
         self.toggle_action = self.toggleViewAction()
@@ -146,10 +149,13 @@ class TrainingPanel(QDockWidget):
         plot.setLabel("bottom", "epoch")
         plot.setLabel("left", "loss")
         plot.addLegend(offset=(-8, 6))
-        self.train_curve = plot.plot([], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5), name="train (all losses)")
+        self.train_curve = plot.plot(
+            [], [], pen=pg.mkPen(TRAIN_COLOUR, width=1.5), name="train (all losses)", connect="finite"
+        )
         self.val_curve = plot.plot(
             [],
             [],
+            connect="finite",
             pen=pg.mkPen(VAL_COLOUR, width=1.5),
             symbol="o",
             symbolSize=4,
@@ -308,6 +314,10 @@ class TrainingPanel(QDockWidget):
 
     def _reset_run_views(self) -> None:
         self._losses = {"train": [], "val": []}
+        self._loss_stage = None
+        for mark in self._stage_marks:
+            self.loss_plot.removeItem(mark)
+        self._stage_marks.clear()
         self.train_curve.setData([], [])
         self.val_curve.setData([], [])
         self.train_progress.setRange(0, 1000)
@@ -328,6 +338,21 @@ class TrainingPanel(QDockWidget):
         self._say(text)
 
     def _on_epoch(self, stage: str, epoch: int, train_loss: float, val_loss: float) -> None:
+        if self._loss_stage is not None and stage != self._loss_stage:
+            # A new stage has losses of its own kind and scale: break the curves and mark where it starts,
+            # or the jump would read as the run diverging.
+            self._losses["train"].append(math.nan)
+            self._losses["val"].append(math.nan)
+            mark = pg.InfiniteLine(
+                pos=len(self._losses["train"]),
+                angle=90,
+                pen=pg.mkPen("#777777", style=Qt.PenStyle.DashLine),
+                label=f"stage {stage}",
+                labelOpts={"position": 0.9, "color": "#bbbbbb"},
+            )
+            self.loss_plot.addItem(mark)
+            self._stage_marks.append(mark)
+        self._loss_stage = stage
         self._losses["train"].append(train_loss)
         self._losses["val"].append(val_loss)
         x = list(range(1, len(self._losses["train"]) + 1))

@@ -144,3 +144,17 @@ def test_mask_edges_run_trains_the_boundary_refiner(make_window, project, fake_p
     assert any(t.startswith("Boundary refiner") for t in texts)
     assert _active(project) == "tiny-test"
     panel.discard()
+
+
+def test_the_loss_plot_breaks_and_marks_where_a_new_stage_starts(make_window, project, fake_predictor):
+    """Stage 1's mask losses and stage 2's grading error differ in kind: one line across them would read as a jump."""
+    import math
+
+    panel = make_window(project, fake_predictor).training_panel
+    for stage, epoch, loss in [("1", 1, 0.9), ("1", 2, 0.7), ("2", 1, 0.05), ("2", 2, 0.04)]:
+        panel._on_epoch(stage, epoch, loss, loss)
+    xs, ys = panel.train_curve.getData()
+    assert list(xs) == [1, 2, 3, 4, 5] and math.isnan(ys[2]) and list(ys[3:]) == [0.05, 0.04]
+    assert [mark.value() for mark in panel._stage_marks] == [3]
+    panel._reset_run_views()
+    assert panel._stage_marks == [] and len(panel.train_curve.getData()[0] or []) == 0
