@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from embryograde_app import __version__
+from embryograde_app.core.schemes import DEFAULT_SCHEME
 
 
 class CommandError(Exception):
@@ -526,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="layout-v1 dataset with masks and/or labels")
     e.add_argument("--json", help="also write the metrics to this JSON file")
     e.add_argument("--device", default="auto")
-    e.add_argument("--scheme", default="istanbul2011")
+    e.add_argument("--scheme", default=DEFAULT_SCHEME)
     e.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser(
@@ -549,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--masks", help="folder for PNG masks")
     x.add_argument("--labelme", help="folder for labelme JSON (+ images)")
     x.add_argument("--layout", help="folder for a layout-v1 dataset (trainable)")
-    x.add_argument("--scheme", default="istanbul2011")
+    x.add_argument("--scheme", default=DEFAULT_SCHEME)
     x.set_defaults(func=cmd_export)
 
     gr = sub.add_parser(
@@ -561,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("inputs", nargs="+", metavar="INPUT")
     gr.add_argument("--csv", help="report file (required for folders and files)")
     gr.add_argument("--weights", help="weights file (default: the project's active model, else the bundled one)")
-    gr.add_argument("--scheme", default="istanbul2011")
+    gr.add_argument("--scheme", default=DEFAULT_SCHEME)
     gr.add_argument("--batch-size", type=int, default=8)
     gr.add_argument("--device", default="auto")
     gr.set_defaults(func=cmd_grade)

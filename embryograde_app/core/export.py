@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from embryograde_app.core.reports import GradeRow, write_embryo_summary, write_report
-from embryograde_app.core.schemes import GradingScheme, get_scheme
+from embryograde_app.core.schemes import DEFAULT_SCHEME, GradingScheme, get_scheme
 from embryograde_app.core.store import ProjectStore
 
 
@@ -68,7 +68,7 @@ def project_rows(store: ProjectStore, scheme: GradingScheme) -> list[GradeRow]:
     return rows
 
 
-def export_project_csv(project: str | Path, out: str | Path, scheme_name: str = "istanbul2011") -> tuple[int, Path]:
+def export_project_csv(project: str | Path, out: str | Path, scheme_name: str = DEFAULT_SCHEME) -> tuple[int, Path]:
     scheme = get_scheme(scheme_name)
     with ProjectStore(project) as store:
         rows = project_rows(store, scheme)

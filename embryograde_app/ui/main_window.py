@@ -29,9 +29,10 @@ from embryograde_app.core.collection import Collection, open_collection
 from embryograde_app.core.frames import FrameReadError, NoFramesError
 from embryograde_app.core.readouts import pct_text
 from embryograde_app.core.requests import LruCache, neighbour_order
-from embryograde_app.core.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
+from embryograde_app.core.schemes import frag_pct
 from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.image_views import LinkedViews
+from embryograde_app.ui.preferences import read_colours, read_scheme
 
 PLAY_INTERVAL_MS = 120
 TRAINING_DOCK_WIDTH = 400  # opened beside the side panel; the image views keep the rest
@@ -46,7 +47,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("EmbryoGrade")
         self.settings = settings or QSettings("EmbryoGrade", "EmbryoGrade")
         self.collection: Collection | None = None
-        self.scheme = get_scheme(str(self.settings.value("scheme", DEFAULT_SCHEME)))
+        self.scheme = read_scheme(self.settings)
         self.predictions: LruCache = LruCache(PREDICTION_CACHE)
         self.inference = None
         self._frame_shape: tuple[int, int] | None = None  # of the frame on screen
@@ -164,7 +165,6 @@ class MainWindow(QMainWindow):
         splitter.setSizes([250, 1000, 340])
         self.setCentralWidget(splitter)
         self.views.opacity = self.opacity_slider.value() / 100
-        from embryograde_app.ui.preferences import read_colours
 
         self.views.colours = read_colours(self.settings)
 
@@ -597,9 +597,7 @@ class MainWindow(QMainWindow):
 
     def apply_preferences(self) -> None:
         """Re-read QSettings: scheme, colours, opacity, device (a new device restarts the model worker)."""
-        from embryograde_app.ui.preferences import read_colours
-
-        self.scheme = get_scheme(str(self.settings.value("scheme", DEFAULT_SCHEME)))
+        self.scheme = read_scheme(self.settings)
         self.readouts.set_scheme(self.scheme)
         self.timecourse.set_scheme(self.scheme)
         self.review_panel.set_scheme(self.scheme)

@@ -15,9 +15,18 @@ from PySide6.QtWidgets import (
 )
 
 from embryograde_app.core.overlays import CLASS_COLOURS
-from embryograde_app.core.schemes import DEFAULT_SCHEME, load_schemes
+from embryograde_app.core.schemes import DEFAULT_SCHEME, GradingScheme, get_scheme, load_schemes
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
+
+
+def read_scheme(settings: QSettings) -> GradingScheme:
+    """The grading scheme chosen in Preferences; one no longer in grading_schemes.json falls back to the default
+    (a settings file outlives an edited scheme file: the window must still open)."""
+    try:
+        return get_scheme(str(settings.value("scheme", DEFAULT_SCHEME)))
+    except ValueError:
+        return get_scheme(DEFAULT_SCHEME)
 
 
 def read_colours(settings: QSettings) -> dict[int, tuple[int, int, int]]:
@@ -39,7 +48,7 @@ class PreferencesDialog(QDialog):
         schemes = load_schemes()
         for key, scheme in schemes.items():
             self.scheme_combo.addItem(scheme.title, key)
-        self.scheme_combo.setCurrentIndex(max(0, list(schemes).index(str(settings.value("scheme", DEFAULT_SCHEME)))))
+        self.scheme_combo.setCurrentIndex(list(schemes).index(read_scheme(settings).key))
         self.colours = read_colours(settings)
         self.colour_buttons = {}
         for cls, name in ((1, "Blastomere colour"), (2, "Fragment colour")):

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from embryograde_app.core.retraining import STAGES, Candidate, RetrainSettings, discard, model_versions
+from embryograde_app.ui.preferences import read_scheme
 from embryograde_app.workers import RetrainRunner, TaskRunner, TaskSpec
 
 TRAIN_COLOUR = "#4fa3ff"
@@ -285,7 +286,7 @@ class TrainingPanel(QDockWidget):
             epochs=epochs,
             stage1_epochs=epochs,
             device=str(self.settings.value("device", "auto")),
-            scheme=str(self.settings.value("scheme", "istanbul2011")),
+            scheme=read_scheme(self.settings).key,
         )
         return replace(settings, **overrides)
 

@@ -254,3 +254,13 @@ def test_switching_models_does_not_wait_for_the_old_one(make_window, tiny_datase
     started = time.perf_counter()
     win.use_model("another.safetensors")
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_scheme_gone_from_the_scheme_file_falls_back_to_the_default(make_window, tiny_dataset, settings):
+    """Settings outlive an edited grading_schemes.json: the window still opens, on the default scheme."""
+    from embryograde_app.ui.preferences import PreferencesDialog
+
+    settings.setValue("scheme", "retired-scheme")
+    window = make_window(tiny_dataset)
+    assert window.scheme.key == "istanbul2011" and window.grade_caption.text() == "Grade (istanbul2011)"
+    assert PreferencesDialog(settings, window).scheme_combo.currentData() == "istanbul2011"
