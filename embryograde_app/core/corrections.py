@@ -31,10 +31,6 @@ class MaskDocument:
         """Remember the mask as it was, so the whole stroke becomes one undo step."""
         self._stroke_start = self.mask.copy()
 
-    @property
-    def in_stroke(self) -> bool:
-        return self._stroke_start is not None
-
     def end_stroke(self) -> MaskPatch | None:
         """The patch of what the stroke changed (None when it changed nothing)."""
         if self._stroke_start is None:
@@ -44,6 +40,7 @@ class MaskDocument:
         return patch
 
     def cancel_stroke(self) -> None:
+        """Put the mask back as the stroke found it (an edit that failed half-way leaves no trace)."""
         if self._stroke_start is not None:
             self.mask[...] = self._stroke_start
             self._stroke_start = None

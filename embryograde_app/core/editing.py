@@ -97,7 +97,7 @@ def paint_segment(
 
 
 def brush_footprint(size: int) -> np.ndarray:
-    """The boolean stamp a click of this size paints (for the cursor outline and for tests)."""
+    """The boolean stamp a click of this size paints (what the round cursor of that size stands for)."""
     reach = int(np.ceil(max(size, 1) / 2.0))
     canvas = np.zeros((2 * reach + 1, 2 * reach + 1), np.uint8)
     paint_segment(canvas, (reach, reach), (reach, reach), size, 1)

@@ -146,7 +146,11 @@ class CorrectionController(QObject):
         if doc is None:
             return False
         doc.begin_stroke()
-        edit(doc.mask)
+        try:
+            edit(doc.mask)
+        except BaseException:
+            doc.cancel_stroke()
+            raise
         self._push(doc, text)
         return True
 

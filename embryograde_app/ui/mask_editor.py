@@ -84,10 +84,6 @@ class EditorItem(pg.GraphicsObject):
     def drawing(self) -> bool:
         return self.tool is not Tool.NAVIGATE
 
-    @property
-    def polygon_vertices(self) -> list[tuple[float, float]]:
-        return list(self._vertices)
-
     # ------------------------------------------------------------------------------------ feedback
     def _show_cursor(self, pos: QPointF) -> None:
         if self.tool not in (Tool.BRUSH, Tool.ERASER):

@@ -55,16 +55,6 @@ class ProjectActions(QObject):
         self.update_enabled()
 
     @property
-    def actions(self) -> list[QAction]:
-        return [
-            self.action_new_project,
-            self.action_import,
-            self.action_import_files,
-            self.action_grade_all,
-            self.action_export_csv,
-        ]
-
-    @property
     def project(self) -> str | None:
         collection = self.window.collection
         return str(collection.root) if collection is not None and collection.store is not None else None

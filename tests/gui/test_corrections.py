@@ -236,6 +236,22 @@ def test_a_failed_save_is_shown_retried_and_never_marked_saved(win, qtbot, monke
     assert (_stored_human(win, fid) == win.corrections.working_mask(fid)).all()
 
 
+def test_an_edit_that_fails_half_way_leaves_no_trace(win):
+    fid = _current_frame_id(win)
+    before = win.corrections.document().mask.copy()
+
+    def half_done(mask):
+        mask[:10] = 2
+        raise RuntimeError("fill went wrong")
+
+    with pytest.raises(RuntimeError):
+        win.corrections.edit_whole(half_done, "Broken fill")
+    assert (win.corrections.working_mask(fid) == before).all()
+    assert not win.corrections.unsaved() and not win.action_undo.isEnabled()
+    assert win.corrections.edit_whole(lambda mask: mask.__setitem__((slice(0, 2),), 2), "Fill")  # editing goes on
+    assert win.action_undo.isEnabled()
+
+
 def test_an_import_keeps_undo_histories_and_unsaved_corrections(win, qtbot, tmp_path, monkeypatch):
     """New frames are listed on the same store connection: nothing the person drew is dropped."""
     from embryograde_app.core.synthetic import generate_dataset
