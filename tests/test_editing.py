@@ -188,15 +188,22 @@ def test_quick_ranges_follow_the_scheme():
     assert len(quick_ranges(get_scheme("asebir"))) == 4
 
 
-def test_time_course_marks_show_range_labels_and_drawn_masks(project):
+def test_time_course_marks_are_the_labels_training_uses(project):
+    """The plot shows what retraining learns from and the report grades by: a mask first, then a range label."""
+    from embryograde_app.core.retraining import gather_samples
     from embryograde_app.core.summaries import label_marks
 
     store, ids = project
     mask = np.zeros((12, 16), np.uint8)
     mask[:, :12] = 1
     mask[:, 12:] = 2  # 25 %
-    store.add_mask_revision(ids[1], mask, "import", "dataset")  # a dataset's mask is not a person's label
+    store.add_mask_revision(ids[1], mask, "import", "dataset")  # a dataset's mask is a label too
     store.add_mask_revision(ids[2], mask, "human", "ann")
     store.set_range_label(ids[3], 10, 25)
-    store.add_mask_revision(ids[3], mask, "human", "ann")  # the range label is the one shown
-    assert label_marks(store, ids, [10, 11, 12, 13, 14]) == [(12, 25.0, 25.0), (13, 10.0, 25.0)]
+    store.add_mask_revision(ids[3], mask, "human", "ann")  # the exact mask wins over the range
+    store.set_range_label(ids[4], 10, 25)
+    store.add_mask_revision(ids[0], mask, "model", "m")  # a model's mask is not a label
+    marks = label_marks(store, ids, [10, 11, 12, 13, 14])
+    assert marks == [(11, 25.0, 25.0), (12, 25.0, 25.0), (13, 25.0, 25.0), (14, 10.0, 25.0)]
+    by_number = {s.frame: (s.lo_pct, s.hi_pct) for s in gather_samples(store)}
+    assert [(lo, hi) for _n, lo, hi in marks] == [by_number[f.frame_number] for f in store.frames()[1:]]

@@ -492,6 +492,20 @@ class ProjectStore:
                 ids.append(int(cur.lastrowid))
         return ids
 
+    def person_labels(self) -> dict[int, tuple[float, float]]:
+        """(lo, hi) % per frame a person labelled, by the rule training and the report use: the latest human or
+        imported mask gives the exact % (lo == hi), else the latest range label. Two queries for the project."""
+        latest_mask = (
+            "SELECT frame_id, frag_pct FROM mask_revisions WHERE id IN (SELECT MAX(id) FROM mask_revisions "
+            "WHERE author_kind IN ('human', 'import') GROUP BY frame_id)"
+        )
+        latest_range = (
+            "SELECT frame_id, lo, hi FROM range_labels WHERE id IN (SELECT MAX(id) FROM range_labels GROUP BY frame_id)"
+        )
+        labels = {int(fid): (float(lo), float(hi)) for fid, lo, hi in self.conn.execute(latest_range)}
+        labels.update({int(fid): (float(pct), float(pct)) for fid, pct in self.conn.execute(latest_mask)})
+        return labels
+
     def range_label(self, frame_id: int) -> sqlite3.Row | None:
         return self.conn.execute(
             "SELECT * FROM range_labels WHERE frame_id=? ORDER BY id DESC LIMIT 1", (frame_id,)

@@ -47,20 +47,7 @@ def frame_series(store: ProjectStore, frame_ids: list[int]) -> tuple[list[float 
 
 
 def label_marks(store: ProjectStore, frame_ids: list[int], numbers: list[int]) -> list[tuple[int, float, float]]:
-    """(frame number, lo, hi) per frame a person labelled: the latest range label, else the % of the latest
-    mask a person drew (an exact label, lo == hi)."""
-    drawn = {
-        int(fid): pct
-        for fid, pct in store.conn.execute(
-            "SELECT frame_id, frag_pct FROM mask_revisions WHERE id IN "
-            "(SELECT MAX(id) FROM mask_revisions WHERE author_kind = 'human' GROUP BY frame_id)"
-        )
-    }
-    marks = []
-    for fid, number in zip(frame_ids, numbers, strict=True):
-        row = store.range_label(fid)
-        if row is not None:
-            marks.append((number, row["lo"], row["hi"]))
-        elif fid in drawn:
-            marks.append((number, drawn[fid], drawn[fid]))
-    return marks
+    """(frame number, lo, hi) per frame a person labelled, as training reads it (ProjectStore.person_labels):
+    a drawn or imported mask's exact %, else the range label."""
+    labels = store.person_labels()
+    return [(number, *labels[fid]) for fid, number in zip(frame_ids, numbers, strict=True) if fid in labels]
