@@ -63,14 +63,15 @@ def _leave_a_core_for_the_gui() -> None:
         torch.set_num_threads(cores - 1)
 
 
-BACKGROUND_NICE = 10  # Linux niceness added to the inference thread
+BACKGROUND_NICE = 10  # Linux niceness added to the inference and retraining threads
 
 
 def _yield_the_cpu_to_the_gui() -> None:
     """Inference is background work: when the cores are contended the event loop goes first.
 
     Qt's LowPriority is a no-op for Linux's default scheduler, so there the thread's niceness is raised (Linux
-    gives each thread its own); elsewhere QThread.LowPriority, set by InferenceService, does the job."""
+    gives each thread its own); elsewhere QThread.LowPriority, set by InferenceService and RetrainRunner, does
+    the job."""
     import os
     import sys
 
@@ -303,7 +304,9 @@ class _WorkerThread(QObject):
     def busy(self) -> bool:
         return self.thread is not None and self.thread.isRunning()
 
-    def _launch(self, worker: QObject, name: str) -> bool:
+    def _launch(
+        self, worker: QObject, name: str, priority: QThread.Priority = QThread.Priority.InheritPriority
+    ) -> bool:
         if self.busy:
             return False
         self.thread = QThread()
@@ -315,7 +318,7 @@ class _WorkerThread(QObject):
             getattr(worker, signal).connect(getattr(self, signal))
         for signal in self.ending_signals:  # bound methods: queued onto this object's thread
             getattr(worker, signal).connect(getattr(self, f"_on_{signal}"))
-        self.thread.start()
+        self.thread.start(priority)
         return True
 
     def cancel(self) -> None:
@@ -390,6 +393,7 @@ class RetrainWorker(QObject):
         from models.training import TrainingCancelled, TrainingError
         from models.weights import WeightsError
 
+        _yield_the_cpu_to_the_gui()  # training is background work too: the window stays responsive
         _leave_a_core_for_the_gui()
         try:
             self.device_chosen.emit(describe_device(select_device(self.settings.device)))
@@ -419,7 +423,7 @@ class RetrainRunner(_WorkerThread):
     forwarded_signals = ("device_chosen", "progress", "epoch_finished")
 
     def start(self, settings) -> bool:
-        return self._launch(RetrainWorker(settings), "retrain_thread")
+        return self._launch(RetrainWorker(settings), "retrain_thread", QThread.Priority.LowPriority)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Cancel and wait (window closing): the run stops at its next batch and leaves no candidate."""
