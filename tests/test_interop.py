@@ -10,22 +10,18 @@ import cv2
 import numpy as np
 import pytest
 
+from embryograde_app.core.annotation_import import import_labelme_files, import_png_masks
 from embryograde_app.core.atomic import encode_png
 from embryograde_app.core.interop import (
     InteropError,
-    export_labelme,
-    export_layout_v1,
-    export_png_masks,
-    import_labelme_files,
-    import_png_masks,
     labelme_to_mask,
     mask_to_labelme,
     match_masks,
     read_png_mask,
-    safe_name,
     write_labelme,
 )
 from embryograde_app.core.layout import DatasetLayout, read_labels
+from embryograde_app.core.project_export import export_labelme, export_layout_v1, export_png_masks, safe_name
 from embryograde_app.core.schemes import frag_pct
 from embryograde_app.core.store import ProjectStore
 from embryograde_app.core.synthetic import render_embryo

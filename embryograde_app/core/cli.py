@@ -366,13 +366,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             n, summary_file = export_project_csv(args.project, args.csv, args.scheme)
             print(f"wrote {n} row(s) to {args.csv} and the per-embryo summary to {summary_file}")
         if args.masks or args.labelme or args.layout:
-            from embryograde_app.core import interop
+            from embryograde_app.core import project_export
 
             with ProjectStore(args.project) as store:
                 for target, fn, what in (
-                    (args.masks, interop.export_png_masks, "PNG masks"),
-                    (args.labelme, interop.export_labelme, "labelme files"),
-                    (args.layout, interop.export_layout_v1, "layout-v1 frames"),
+                    (args.masks, project_export.export_png_masks, "PNG masks"),
+                    (args.labelme, project_export.export_labelme, "labelme files"),
+                    (args.layout, project_export.export_layout_v1, "layout-v1 frames"),
                 ):
                     if target:
                         print(f"wrote {fn(store, Path(target))} {what} to {target}")

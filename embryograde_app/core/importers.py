@@ -191,7 +191,7 @@ def import_source(
         return import_layout(store, source, progress, should_stop)
     labelme = [source] if source.suffix.lower() == ".json" else (_labelme_files(source) if source.is_dir() else [])
     if labelme:
-        from embryograde_app.core.interop import import_labelme_files
+        from embryograde_app.core.annotation_import import import_labelme_files
 
         summary = ImportSummary()
         if source.is_dir():
@@ -227,8 +227,8 @@ def import_into_project(
             if total.cancelled:
                 return total
         if masks_dir is not None:
+            from embryograde_app.core.annotation_import import import_png_masks
             from embryograde_app.core.frames import IMAGE_SUFFIXES
-            from embryograde_app.core.interop import import_png_masks
 
             images = []
             for source in map(Path, sources):
