@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -17,6 +18,9 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from embryograde_app.core.overlays import attention_index
 from embryograde_app.core.requests import ReplaceableQueue
 from embryograde_app.core.schemes import frag_pct
+
+if TYPE_CHECKING:
+    from embryograde_app.core.retraining import RetrainSettings
 
 
 @dataclass(frozen=True)
@@ -422,7 +426,7 @@ class RetrainRunner(_WorkerThread):
     ending_signals = ("finished", "failed", "cancelled")
     forwarded_signals = ("device_chosen", "progress", "epoch_finished")
 
-    def start(self, settings) -> bool:
+    def start(self, settings: RetrainSettings) -> bool:
         return self._launch(RetrainWorker(settings), "retrain_thread", QThread.Priority.LowPriority)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:

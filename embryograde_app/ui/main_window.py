@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.collection import Collection, open_collection
+from embryograde_app.core.collection import Collection, EmbryoEntry, open_collection
 from embryograde_app.core.frames import FrameReadError, NoFramesError
 from embryograde_app.core.readouts import pct_text
 from embryograde_app.core.requests import LruCache, neighbour_order
@@ -328,7 +328,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------------ navigation
     @property
-    def current_embryo(self):
+    def current_embryo(self) -> EmbryoEntry | None:
         row = self.embryo_list.currentRow()
         if self.collection is None or not 0 <= row < len(self.collection):
             return None

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QWidget
 
+from embryograde_app.core.layout import LabelRow
 from embryograde_app.core.readouts import make_readout
 from embryograde_app.core.schemes import GradingScheme, frag_pct
+
+if TYPE_CHECKING:
+    from embryograde_app.workers import FramePrediction
 
 
 class ReadoutsBox(QGroupBox):
@@ -43,7 +49,7 @@ class ReadoutsBox(QGroupBox):
         self.scheme = scheme
         self.grade_caption.setText(f"Grade ({scheme.key})")
 
-    def show_frame(self, pred, shown_mask: np.ndarray | None, label) -> None:
+    def show_frame(self, pred: FramePrediction | None, shown_mask: np.ndarray | None, label: LabelRow | None) -> None:
         """Regression % from the model; area % of the mask on screen (the model's or the stored one)."""
         if shown_mask is None:
             area = None
