@@ -92,3 +92,20 @@ def test_frame_prediction_is_display_ready_and_shared_read_only():
         pred.mask[0, 0] = 1
     with pytest.raises(ValueError):
         pred.attention[0, 0] = 1
+
+
+def test_embryo_box_frames_the_embryo_not_a_speck_in_the_well():
+    from embryograde_app.core.overlays import embryo_box
+
+    mask = np.zeros((500, 500), np.uint8)
+    mask[200:300, 180:300] = 1  # cells, 120 x 100 px
+    mask[305:310, 240:245] = 2  # a fragment just below: part of the embryo
+    mask[5:8, 5:8] = 1  # a speck the model called near the well's edge
+    x0, y0, x1, y1 = embryo_box(mask, margin=0.2)
+    assert x1 - x0 == y1 - y0 == pytest.approx(120 * 1.4)  # square, the larger side plus 20 % each way
+    assert (x0 + x1) / 2 == pytest.approx(240) and (y0 + y1) / 2 == pytest.approx(255)
+    assert embryo_box(np.zeros((50, 50), np.uint8)) is None
+    corner = np.zeros((100, 100), np.uint8)
+    corner[0:30, 70:100] = 1  # an embryo at the edge: the box stays inside the frame
+    x0, y0, x1, y1 = embryo_box(corner)
+    assert x0 >= 0 and y0 == 0 and x1 == 100 and y1 <= 100

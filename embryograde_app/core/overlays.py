@@ -73,3 +73,30 @@ def attention_index(attention: np.ndarray) -> np.ndarray:
 def heat_rgba(attention: np.ndarray) -> np.ndarray:
     """(H, W, 4) uint8 heat map of an attention map (0..1 floats or a uint8 index)."""
     return apply_lut(heat_lut(), attention_index(attention))
+
+
+def embryo_box(mask: np.ndarray, margin: float = 0.2) -> tuple[float, float, float, float] | None:
+    """(x0, y0, x1, y1) of a square around the embryo's cells and fragments with ``margin`` of its side on each
+    edge, in pixel-edge coordinates, kept inside the frame; None when the mask has no embryo.
+
+    The views frame the embryo rather than the whole well: on a 500-px EmbryoScope frame the embryo is about
+    half the width, and fragments a few pixels across are what a person corrects. The embryo is the cluster
+    holding most of the mask's pixels, so a speck the model calls out in the well does not widen the view."""
+    import cv2
+
+    foreground = (mask > 0).astype(np.uint8)
+    if not foreground.any():
+        return None
+    height, width = mask.shape[:2]
+    reach = max(2, round(0.03 * max(height, width)))  # fragments this close to the cells belong to the embryo
+    grown = cv2.dilate(foreground, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+    count, labels = cv2.connectedComponents(grown, connectivity=8)
+    pixels = np.bincount(labels[foreground > 0], minlength=count)
+    embryo = (labels == int(pixels.argmax())) & (foreground > 0)
+    rows, cols = np.flatnonzero(embryo.any(axis=1)), np.flatnonzero(embryo.any(axis=0))
+    side = max(rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]) * (1 + 2 * margin)
+    side = min(side, height, width)
+    cy, cx = (rows[0] + rows[-1] + 1) / 2, (cols[0] + cols[-1] + 1) / 2
+    x0 = min(max(cx - side / 2, 0.0), width - side)
+    y0 = min(max(cy - side / 2, 0.0), height - side)
+    return float(x0), float(y0), float(x0 + side), float(y0 + side)

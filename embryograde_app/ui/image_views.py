@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from embryograde_app.core.overlays import CLASS_COLOURS, heat_lut, heat_rgba, mask_rgba
+from embryograde_app.core.overlays import CLASS_COLOURS, embryo_box, heat_lut, heat_rgba, mask_rgba
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -81,6 +81,9 @@ class LinkedViews(QWidget):
         self.opacity = 0.45
         self.outline = False
         self.colours = dict(CLASS_COLOURS)
+        self._frame_embryo_next = False  # the next mask shown frames the views on the embryo
+        for view in self.views:  # a person who pans or zooms first keeps their view
+            view.view_box.sigRangeChangedManually.connect(self._user_moved)
 
     @property
     def views(self) -> list[FrameView]:
@@ -98,6 +101,28 @@ class LinkedViews(QWidget):
     def show_mask(self, mask: np.ndarray | None) -> None:
         rgba = None if mask is None else mask_rgba(mask, self.opacity, self.outline, self.colours)
         self.overlay_view.set_overlay(rgba)
+        if self._frame_embryo_next and mask is not None and self.zoom_to_embryo(mask):
+            self._frame_embryo_next = False
+
+    def frame_embryo_when_shown(self) -> None:
+        """A new embryo: zoom onto it as soon as a mask (the model's or a stored one) says where it is."""
+        self._frame_embryo_next = True
+
+    def _user_moved(self, *_args) -> None:
+        self._frame_embryo_next = False
+
+    def zoom_to_embryo(self, mask: np.ndarray | None) -> bool:
+        """Frame the linked views on the mask's embryo; False (views unchanged) when there is none."""
+        box = None if mask is None else embryo_box(mask)
+        if box is None:
+            return False
+        x0, y0, x1, y1 = box
+        self.image_view.view_box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0)
+        return True
+
+    def show_whole_frame(self) -> None:
+        self._frame_embryo_next = False
+        self.image_view.view_box.autoRange(padding=0.0)
 
     def show_attention(self, attention: np.ndarray | None) -> None:
         if attention is None:

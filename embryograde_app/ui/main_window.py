@@ -216,6 +216,15 @@ class MainWindow(QMainWindow):
         self.action_redo = self.correction_panel.action_redo
         self.addActions([self.action_undo, self.action_redo])
         self.addActions(self.correction_panel.key_actions + self.review_panel.key_actions)
+        view = self.menuBar().addMenu("&View")
+        self.action_zoom_embryo = QAction("&Zoom to the embryo", self, objectName="action_zoom_embryo")
+        self.action_zoom_embryo.setShortcut(QKeySequence(Qt.Key.Key_Z))
+        self.action_zoom_embryo.triggered.connect(lambda: self.views.zoom_to_embryo(self._shown_mask))
+        self.action_whole_frame = QAction("&Whole frame", self, objectName="action_whole_frame")
+        self.action_whole_frame.setShortcut(QKeySequence(Qt.Key.Key_0))
+        self.action_whole_frame.triggered.connect(self.views.show_whole_frame)
+        view.addActions([self.action_zoom_embryo, self.action_whole_frame])
+        self.addActions([self.action_zoom_embryo, self.action_whole_frame])
         grading = self.menuBar().addMenu("&Grading")
         grading.addAction(pa.action_grade_all)
         toolbar = self.addToolBar("Project")
@@ -345,6 +354,7 @@ class MainWindow(QMainWindow):
             self.focal_combo.addItem(name, plane)
         self.focal_combo.setCurrentIndex(list(entry.planes).index(entry.focal_plane))
         self.focal_combo.blockSignals(False)
+        self.views.frame_embryo_when_shown()
         self._reset_slider(entry)
         self._update_timecourse()
 

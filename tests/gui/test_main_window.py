@@ -264,3 +264,36 @@ def test_a_scheme_gone_from_the_scheme_file_falls_back_to_the_default(make_windo
     window = make_window(tiny_dataset)
     assert window.scheme.key == "istanbul2011" and window.grade_caption.text() == "Grade (istanbul2011)"
     assert PreferencesDialog(settings, window).scheme_combo.currentData() == "istanbul2011"
+
+
+def test_views_frame_the_embryo_and_keep_a_persons_own_zoom(window, qtbot):
+    """A new embryo is framed once a mask says where it is; Z and 0 re-frame it or show the whole well."""
+    from embryograde_app.core.overlays import embryo_box
+
+    def framed(box) -> bool:
+        """The view shows the box, tight along one axis (the other follows the widget's aspect ratio)."""
+        (x0, x1), (y0, y1) = window.views.image_view.view_box.viewRange()
+        inside = x0 <= box[0] + 1 and y0 <= box[1] + 1 and x1 >= box[2] - 1 and y1 >= box[3] - 1
+        tight = min((x1 - x0) / (box[2] - box[0]), (y1 - y0) / (box[3] - box[1]))
+        return inside and tight < 1.02
+
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(1)  # the dataset's masks
+    window.findChild(QListWidget, "embryo_list").setCurrentRow(1)
+    box = embryo_box(window._shown_mask)
+    height, width = window._frame_shape
+    assert box[2] - box[0] < 0.9 * width
+    qtbot.waitUntil(lambda: framed(box), timeout=5000)
+    window.action_whole_frame.trigger()
+    assert framed((0, 0, width, height))
+    window.action_zoom_embryo.trigger()
+    assert framed(box)
+    window.action_whole_frame.trigger()
+    window.findChild(QListWidget, "embryo_list").setCurrentRow(2)  # framed again...
+    assert framed(embryo_box(window._shown_mask))
+    window.action_whole_frame.trigger()
+    window.findChild(QListWidget, "embryo_list").setCurrentRow(3)
+    window.views.show_whole_frame()
+    window.views.frame_embryo_when_shown()
+    window.views._user_moved()  # ...unless the person pans or zooms before the mask arrives
+    window.views.show_mask(window._shown_mask)
+    assert framed((0, 0, width, height))
