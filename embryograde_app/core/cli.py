@@ -139,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr or 1e-3,
         seed=args.seed,
-        val_fraction=args.val_fraction,
+        val_fraction=0.2 if args.val_fraction is None else args.val_fraction,
         patience=args.patience,
         device=args.device,
         model=model_cfg,
@@ -230,7 +230,7 @@ def _train_project(args: argparse.Namespace) -> int:
             lr=args.lr or 1e-3,
             stage1_lr=args.lr or 3e-4,
             device=args.device,
-            val_fraction=args.val_fraction,
+            val_fraction=RetrainSettings.val_fraction if args.val_fraction is None else args.val_fraction,
             seed=args.seed,
             patience=args.patience,
             views=args.views,
@@ -480,7 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--lr", type=float, help="learning rate (default 1e-3; 3e-4 for stage 1 with --project)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of embryos held out for validation")
+    t.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="fraction of embryos held out for validation (0.2 for --data; 0.25 for --project, as in the window)",
+    )
     t.add_argument("--patience", type=int, default=8, help="early stopping after this many epochs without gain")
     t.add_argument("--encoder", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
     t.add_argument("--input-size", type=int, default=256)
@@ -521,7 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "evaluate",
         help="metrics of a weights file on a labelled dataset",
-        description="dice_fragment, dice_blastomere, mae_pct, grade_accuracy, kappa, n_frames.",
+        description=(
+            "JSON with dice_fragment, dice_blastomere, dice_fragment_within_1px, mae_pct, grade_accuracy, "
+            "kappa_linear, grade_confusion, range_violation_rate, area_mae_pct, area_grade_accuracy, n_frames, "
+            "n_masks, n_range_labels."
+        ),
     )
     e.add_argument("--weights", required=True)
     e.add_argument("--data", required=True, help="layout-v1 dataset with masks and/or labels")
