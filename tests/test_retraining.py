@@ -190,3 +190,60 @@ def test_refine_retrain_gives_a_model_without_a_refiner_one_and_trains_only_it(p
         assert np.array_equal(value.numpy(), new[key].numpy()), key
     assert any(u.phase == "stage refine" for u in updates)
     assert candidate.data_summary["stages"]["stagerefine"]["train"]["with_mask"] >= 1
+
+
+def _other_weights(tiny_weights, path, version: str):
+    """Weights unlike the project's, saved under ``version``."""
+    from models.weights import load_model, save_model
+
+    model, _meta = load_model(tiny_weights)
+    next(model.parameters()).data *= 1.01  # a slightly different network: another file, another sha256
+    save_model(path, model, {"version": version})
+    return path
+
+
+def test_a_starting_model_given_with_init_does_not_become_the_model_in_use(project, tiny_weights, tmp_path):
+    """--init is where training starts; the active model changes only when a candidate is published."""
+    other = _other_weights(tiny_weights, tmp_path / "other.safetensors", "other-v")
+    candidate = rt.retrain(_settings(project, init_weights=str(other)))
+    assert _active(project) == "tiny-test"
+    assert candidate.parent_version == "other-v" and candidate.active_version == "tiny-test"
+    assert {v.version: v.active for v in rt.model_versions(project)} == {"tiny-test": True, "other-v": False}
+    rt.discard(candidate)
+
+
+def test_a_different_file_under_a_registered_name_is_kept_beside_it(project, tiny_weights, tmp_path):
+    impostor = _other_weights(tiny_weights, tmp_path / "impostor.safetensors", "tiny-test")
+    registered = project / "models" / "tiny-test.safetensors"
+    before = sha256_of(registered)
+    with ProjectStore(project) as store:
+        version, path = rt.register_weights(store, impostor, activate=False)
+        assert version == f"tiny-test-{sha256_of(impostor)[:8]}" and path != registered
+        assert store.active_model()["version"] == "tiny-test"
+    assert sha256_of(registered) == before and read_metadata(path)["version"] == version
+
+
+def test_two_runs_in_the_same_second_get_their_own_names(project, monkeypatch):
+    monkeypatch.setattr(rt.time, "strftime", lambda _fmt: "20261128-120000")
+    first, second = rt._new_version(project, "2"), rt._new_version(project, "2")
+    assert first == "20261128-120000-stage2" and second == "20261128-120000-stage2-2"
+    assert (project / rt.CANDIDATES_DIR / f"{first}.safetensors").exists()  # reserved until saved or removed
+
+
+def test_publishing_refuses_when_the_model_in_use_changed_since_training(project):
+    """A candidate kept undecided while another was published was never compared with the one now in use."""
+    slow, fast = rt.retrain(_settings(project)), rt.retrain(_settings(project, seed=1))
+    rt.publish(fast)
+    with pytest.raises(rt.RetrainError, match=f"changed to {fast.version}"):
+        rt.publish(slow)
+    assert _active(project) == fast.version and slow.weights.endswith(".safetensors")
+    rt.discard(slow)
+
+
+def test_a_model_in_use_whose_file_changed_is_refused_by_name(project):
+    path = project / "models" / "tiny-test.safetensors"
+    path.write_bytes(path.read_bytes()[:-8] + b"\0" * 8)
+    with ProjectStore(project) as store, pytest.raises(ProjectError, match="changed since they were registered"):
+        ensure_active_model(store)
+    with pytest.raises(rt.RetrainError, match="roll back to another version"):
+        rt.retrain(_settings(project))

@@ -7,8 +7,12 @@ by the same model version are skipped, so a run killed half-way is finished by r
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,30 +214,57 @@ def grade_inputs_to_csv(
 
 
 # ------------------------------------------------------------------------------------ project
-def ensure_active_model(store: ProjectStore, weights: str | Path | None = None) -> tuple[str, Path]:
-    """The project's active model; the first time, the bundled (or given) weights are copied in and activated."""
+def place_no_clobber(data: bytes | Path, target: Path) -> None:
+    """Write bytes (or copy a file) to ``target`` atomically, never over an existing file: another process, or an
+    earlier version of the same name, may own it. FileExistsError when it is taken."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if isinstance(data, Path):
+            shutil.copyfile(data, tmp)
+        else:
+            tmp.write_bytes(data)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, target)  # fails, atomically, when the name is taken
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: check, then rename (a narrow race, no clobber)
+            if target.exists():
+                raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
+            os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def register_weights(store: ProjectStore, weights: str | Path, activate: bool) -> tuple[str, Path]:
+    """A weights file in the project's registry, copied into PROJECT/models/ once (matched by content).
+
+    A different file under a version name the project already uses is kept beside it under a name with its
+    sha256, and its sidecar says so: a registered file is never overwritten."""
     from models.weights import read_metadata, sha256_of
 
-    if weights is None:
-        row = store.active_model()
-        if row is not None:
-            return row["version"], store.model_path(row)
-        weights = BUNDLED_WEIGHTS
     weights = Path(weights)
     meta = read_metadata(weights)
-    parent = meta.get("parent")
     digest = sha256_of(weights)
-    version = str(meta.get("version") or digest[:12])
     for row in store.models():
         if row["sha256"] == digest:
-            store.activate_model(row["version"])
+            if activate:
+                store.activate_model(row["version"])
             return row["version"], store.model_path(row)
-    target = store.root / "models" / f"{version}.safetensors"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for src, dst in ((weights, target), (weights.with_suffix(".json"), target.with_suffix(".json"))):
-        tmp = dst.with_name(dst.name + ".tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+    version = str(meta.get("version") or digest[:12])
+    folder = store.root / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    taken = {row["version"] for row in store.models()}
+    if version in taken or (folder / f"{version}.safetensors").exists():
+        version = f"{version}-{digest[:8]}"
+    target = folder / f"{version}.safetensors"
+    if not target.exists() or sha256_of(target) != digest:  # present and equal: an earlier copy that crashed
+        place_no_clobber(weights, target)
+    side = target.with_suffix(".json")
+    if not side.exists():
+        place_no_clobber(json.dumps(dict(meta, version=version), indent=1).encode("utf-8"), side)
+    parent = meta.get("parent")
     store.register_model(
         version,
         target.relative_to(store.root),
@@ -241,9 +272,30 @@ def ensure_active_model(store: ProjectStore, weights: str | Path | None = None) 
         parent_version=parent.get("version") if isinstance(parent, dict) else parent,
         metrics=meta.get("metrics"),
         data_summary=meta.get("data"),
-        activate=True,
+        activate=activate,
     )
     return version, target
+
+
+def ensure_active_model(store: ProjectStore, weights: str | Path | None = None) -> tuple[str, Path]:
+    """The project's active model, checked against the sha256 it was registered with; the first time (or with
+    ``weights``) the bundled (or given) weights are registered and activated."""
+    from models.weights import sha256_of
+
+    if weights is None:
+        row = store.active_model()
+        if row is not None:
+            path = store.model_path(row)
+            if not path.is_file():
+                raise ProjectError(f"{path}: the weights of the model in use ({row['version']}) are missing")
+            if sha256_of(path) != row["sha256"]:
+                raise ProjectError(
+                    f"{path}: the weights of the model in use ({row['version']}) changed since they were "
+                    "registered; roll back to another version"
+                )
+            return row["version"], path
+        weights = BUNDLED_WEIGHTS
+    return register_weights(store, weights, activate=True)
 
 
 def grade_project(

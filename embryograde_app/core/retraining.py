@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embryograde_app.core.grading import ensure_active_model
+from embryograde_app.core.grading import ensure_active_model, place_no_clobber, register_weights
 from embryograde_app.core.schemes import DEFAULT_SCHEME
 from embryograde_app.core.store import ProjectError, ProjectStore
 
@@ -101,6 +100,7 @@ class Candidate:
     seconds: float
     cache: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    active_version: str | None = None  # the model in use when training began: publish() refuses if it changed
 
     @property
     def acceptable(self) -> bool:
@@ -168,9 +168,14 @@ def retrain(
     emit = on_update or (lambda _u: None)
     with ProjectStore(root) as store:
         try:
-            parent_version, parent_path = ensure_active_model(store, settings.init_weights)
-        except (WeightsError, OSError) as exc:
+            if settings.init_weights:  # a starting point only: registered, but the model in use stays as it is
+                parent_version, parent_path = register_weights(store, settings.init_weights, activate=False)
+            else:
+                parent_version, parent_path = ensure_active_model(store)
+        except (WeightsError, ProjectError, OSError) as exc:
             raise RetrainError(f"cannot use the starting model: {exc}") from exc
+        active = store.active_model()
+        active_version = active["version"] if active is not None else None
         samples = gather_samples(store)
     labelled = [s for s in samples if settings.stage == "2" or s.mask_path]
     if len(labelled) < 2:
@@ -240,6 +245,7 @@ def retrain(
         seconds=time.monotonic() - t0,
         cache=cache,
         warnings=compare(before, after, bool(val)),
+        active_version=active_version,
     )
 
 
@@ -338,14 +344,23 @@ def compare(before: dict, after: dict, validated: bool) -> list[str]:
 
 
 def _new_version(root: Path, stage: str) -> str:
+    """A version name no other run can take: its candidate file is created exclusively here (two runs started
+    in the same second would otherwise share a name, and the second publish would meet the first's file)."""
     base = time.strftime("%Y%m%d-%H%M%S") + f"-stage{stage}"
     with ProjectStore(root) as store:
         taken = {row["version"] for row in store.models()}
+    folder = root / CANDIDATES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
     version, n = base, 1
-    while version in taken or (root / CANDIDATES_DIR / f"{version}.safetensors").exists():
+    while True:
+        if version not in taken and not (root / "models" / f"{version}.safetensors").exists():
+            try:
+                (folder / f"{version}.safetensors").open("x").close()  # the reservation; the weights replace it
+                return version
+            except FileExistsError:
+                pass
         n += 1
         version = f"{base}-{n}"
-    return version
 
 
 def _remove_weights(path: Path) -> None:
@@ -374,20 +389,41 @@ def publish(candidate: Candidate, activate: bool = True) -> Path:
     if recorded != digest:
         raise RetrainError(f"{source}: sha256 does not match its sidecar; not published")
     target = root / "models" / source.name
-    os.replace(source.with_suffix(".json"), target.with_suffix(".json"))
-    os.replace(source, target)
     metrics = {"before": candidate.before, "after": candidate.after, "warnings": candidate.warnings}
     summary = dict(candidate.data_summary, stage=candidate.stage, device=candidate.device, seconds=candidate.seconds)
     with ProjectStore(root) as store:
-        store.register_model(
-            candidate.version,
-            target.relative_to(root),
-            digest,
-            parent_version=candidate.parent_version,
-            metrics=metrics,
-            data_summary=summary,
-            activate=activate,
-        )
+        active = store.active_model()
+        now = active["version"] if active is not None else None
+        if activate and now != candidate.active_version:
+            raise RetrainError(
+                f"the model in use changed to {now} after this candidate was trained (it was compared with "
+                f"{candidate.parent_version}); not published: retrain from the model in use"
+            )
+        # Copied in first (never over an existing file), registered, then the candidate dropped: a failed
+        # registration leaves the candidate as it was to publish again, and nothing in models/ is replaced.
+        try:
+            place_no_clobber(source.with_suffix(".json"), target.with_suffix(".json"))
+        except FileExistsError:
+            raise RetrainError(f"{target}: a model of that name is already in the project; not published") from None
+        try:
+            place_no_clobber(source, target)
+        except BaseException:
+            target.with_suffix(".json").unlink(missing_ok=True)
+            raise
+        try:
+            store.register_model(
+                candidate.version,
+                target.relative_to(root),
+                digest,
+                parent_version=candidate.parent_version,
+                metrics=metrics,
+                data_summary=summary,
+                activate=activate,
+            )
+        except BaseException:
+            _remove_weights(target)
+            raise
+    _remove_weights(source)
     return target
 
 
