@@ -32,6 +32,7 @@ def project(tmp_path, tiny_dataset):
 def win(make_window, project, fake_predictor):
     window = make_window(project, fake_predictor)
     window.resize(1500, 900)
+    window.action_whole_frame.trigger()  # the tests click all over the frame, not only on the embryo
     QTest.qWait(50)
     return window
 
