@@ -78,6 +78,7 @@ def test_publish_registers_a_version_and_rollback_restores_the_parent(project):
     new = versions[candidate.version]
     assert new.active and new.parent_version == "tiny-test" and not versions["tiny-test"].active
     assert new.metrics["before"] == candidate.before and new.metrics["after"] == candidate.after
+    assert read_metadata(path)["metrics"]["after"] == candidate.after  # the sidecar carries them too
     assert new.data_summary["val_embryos"] == candidate.data_summary["val_embryos"]
     with ProjectStore(project) as store:
         row = store.active_model()

@@ -401,8 +401,10 @@ def publish(candidate: Candidate, activate: bool = True) -> Path:
             )
         # Copied in first (never over an existing file), registered, then the candidate dropped: a failed
         # registration leaves the candidate as it was to publish again, and nothing in models/ is replaced.
+        # The sidecar carries the held-out comparison too (DESIGN section 4: metrics travel with the file).
+        sidecar = dict(read_metadata(source), metrics=metrics)
         try:
-            place_no_clobber(source.with_suffix(".json"), target.with_suffix(".json"))
+            place_no_clobber(json.dumps(sidecar, indent=1, default=float).encode("utf-8"), target.with_suffix(".json"))
         except FileExistsError:
             raise RetrainError(f"{target}: a model of that name is already in the project; not published") from None
         try:
