@@ -93,14 +93,20 @@ def test_a_missing_masks_folder_is_an_error_not_zero_masks(tiny_dataset, tmp_pat
     assert not (tmp_path / "p").exists()
 
 
-def test_bad_files_are_named_skipped_and_exit_nonzero(tmp_path, capsys):
+def _folder_with_bad_files(tmp_path, good: int) -> Path:
+    """``good`` readable frames, then an empty PNG (f4.png) and a truncated JPEG (f5.jpg)."""
     folder = tmp_path / "seq"
     folder.mkdir()
-    for i in range(4):
+    for i in range(good):
         cv2.imwrite(str(folder / f"f{i}.png"), np.full((32, 32), 40 * i, np.uint8))
     (folder / "f4.png").write_bytes(b"")
-    good = cv2.imencode(".jpg", np.full((32, 32), 9, np.uint8))[1].tobytes()
-    (folder / "f5.jpg").write_bytes(good[: len(good) // 2])
+    jpeg = cv2.imencode(".jpg", np.full((32, 32), 9, np.uint8))[1].tobytes()
+    (folder / "f5.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    return folder
+
+
+def test_bad_files_are_named_skipped_and_exit_nonzero(tmp_path, capsys):
+    folder = _folder_with_bad_files(tmp_path, good=4)
     project = tmp_path / "proj"
     assert main(["import", str(project), str(folder)]) == 1
     err = capsys.readouterr().err
@@ -109,13 +115,7 @@ def test_bad_files_are_named_skipped_and_exit_nonzero(tmp_path, capsys):
 
 
 def test_grade_lists_each_bad_file_once(tmp_path, tiny_weights, capsys):
-    folder = tmp_path / "seq"
-    folder.mkdir()
-    for i in range(2):
-        cv2.imwrite(str(folder / f"f{i}.png"), np.full((32, 32), 40 * i, np.uint8))
-    (folder / "f4.png").write_bytes(b"")
-    good = cv2.imencode(".jpg", np.full((32, 32), 9, np.uint8))[1].tobytes()
-    (folder / "f5.jpg").write_bytes(good[: len(good) // 2])
+    folder = _folder_with_bad_files(tmp_path, good=2)
     empty = tmp_path / "empty"
     empty.mkdir()
     argv = ["grade", str(folder), str(empty), "--csv", str(tmp_path / "g.csv"), "--weights", str(tiny_weights)]

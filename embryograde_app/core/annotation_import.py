@@ -137,6 +137,13 @@ def _sorted_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return sorted((Path(p) for p in paths), key=lambda p: natural_key(str(p)))
 
 
+def _why_skipped(path: Path, exc: Exception) -> str:
+    """ "file: reason" for an input that was not used; an OS error gives its plain reason, not its errno."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{path}: {exc.strerror}"
+    return naming(path, exc)
+
+
 def import_labelme_files(
     store: ProjectStore, json_paths: Iterable[str | os.PathLike], embryo_key: str | None = None
 ) -> ImportReport:
@@ -188,10 +195,8 @@ def import_labelme_files(
                 mask=annotation.mask,
                 author=f"labelme:{json_path.name}",
             )
-        except (InteropError, ProjectError) as exc:
-            report.skipped.append(naming(json_path, exc))
-        except OSError as exc:
-            report.skipped.append(f"{json_path}: {exc.strerror or exc}")
+        except (InteropError, ProjectError, OSError) as exc:
+            report.skipped.append(_why_skipped(json_path, exc))
     return report
 
 
@@ -233,14 +238,9 @@ def import_png_masks(
                 mask=mask,
                 author=f"png:{mask_path.name}",
             )
-        except (InteropError, ProjectError) as exc:
-            report.skipped.append(naming(image_path, exc))
-        except OSError as exc:
-            report.skipped.append(f"{image_path}: {exc.strerror or exc}")
+        except (InteropError, ProjectError, OSError) as exc:
+            report.skipped.append(_why_skipped(image_path, exc))
     return report
-
-
-# ================================================================================================ export
 
 
 __all__ = ["ImportReport", "import_labelme_files", "import_png_masks"]
