@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self.inference = None
         self._frame_shape: tuple[int, int] | None = None  # of the frame on screen
         self._shown_mask: np.ndarray | None = None  # the mask overlay on screen, redrawn when the display changes
+        self._framed_embryo: str | None = None  # the embryo the views were last framed on
         self._predictor_factory = predictor_factory
         self.weights_override = weights
         self._weights = weights or (str(BUNDLED_WEIGHTS) if BUNDLED_WEIGHTS.exists() else None)
@@ -267,6 +268,7 @@ class MainWindow(QMainWindow):
         if self.collection is not None and self.collection.store is not None:
             self.collection.store.close()
         self.collection = collection
+        self._framed_embryo = None
         self.correction_panel.set_enabled_for_editing(collection.store is not None)
         self.predictions.clear()
         active = self.training_panel.set_project(collection.root if collection.store is not None else None)
@@ -354,7 +356,9 @@ class MainWindow(QMainWindow):
             self.focal_combo.addItem(name, plane)
         self.focal_combo.setCurrentIndex(list(entry.planes).index(entry.focal_plane))
         self.focal_combo.blockSignals(False)
-        self.views.frame_embryo_when_shown()
+        if entry.embryo_id != self._framed_embryo:  # not when the list is refilled under the same embryo
+            self._framed_embryo = entry.embryo_id
+            self.views.frame_embryo_when_shown()
         self._reset_slider(entry)
         self._update_timecourse()
 
@@ -447,7 +451,7 @@ class MainWindow(QMainWindow):
         entry.invalidate_mask(self.frame_slider.value())  # the stored mask is being rewritten
         mask = self.corrections.working_mask(frame_id)
         if self.mask_source_combo.currentIndex() != 1:
-            self.mask_source_combo.setCurrentIndex(1)  # refreshes everything once
+            self.mask_source_combo.setCurrentIndex(1)  # redraws the overlays once, with this mask
             return
         self._shown_mask = mask
         self.views.show_mask(mask)
