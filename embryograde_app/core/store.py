@@ -186,7 +186,7 @@ class ProjectStore:
         db = self.root / DB_NAME
         if not db.exists() and not create:
             raise ProjectError(f"{self.root}: not an EmbryoGrade project (no {DB_NAME})")
-        if not db.exists() and self.root.is_dir() and any(self.root.iterdir()):
+        if not db.exists() and self.root.is_dir() and any(not p.name.startswith(".") for p in self.root.iterdir()):
             # e.g. `import DATASET PROJECT` with the two swapped: never scatter a project through other files
             raise ProjectError(f"{self.root}: not empty and not a project; a new project needs an empty folder")
         self.root.mkdir(parents=True, exist_ok=True)
