@@ -211,6 +211,11 @@ class InferenceService(QObject):
         frame or the model load in hand. The thread is kept referenced until it ends on its own."""
         self.worker.stop()
         self.thread.quit()
+        for signal in (self.worker.ready, self.worker.predicted, self.worker.failed):
+            try:
+                signal.disconnect()  # results still on the way are for a model no longer in use
+            except (RuntimeError, TypeError):
+                pass  # nothing was connected
         _RETIRED[:] = [(t, w) for t, w in _RETIRED if t.isRunning()]  # drop those that have ended
         _RETIRED.append((self.thread, self.worker))
 

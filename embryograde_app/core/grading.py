@@ -144,6 +144,7 @@ def run_jobs(
 # ------------------------------------------------------------------------------------ plain inputs -> CSV
 def _jobs_from_inputs(inputs: list[Path], summary: GradingSummary) -> Iterator[FrameJob]:
     for source in inputs:
+        first = len(summary.skipped)  # this source's problems start here
         try:
             seq = open_frames(source)
         except (NoFramesError, OSError, ValueError) as exc:
@@ -160,8 +161,10 @@ def _jobs_from_inputs(inputs: list[Path], summary: GradingSummary) -> Iterator[F
                 well=info.well,
                 focal_plane=info.focal_plane,
             )
-        # A frame that failed to read is in both the job's error and the reader's problems: list it once.
-        summary.skipped.extend(p for p in map(str, seq.problems) if p not in summary.skipped)
+        # A frame that failed to read is in both the job's error and the reader's problems: list it once (only
+        # within this source: another folder's file of the same name is another problem).
+        listed = set(summary.skipped[first:])
+        summary.skipped.extend(p for p in map(str, seq.problems) if p not in listed)
         seq.close()
 
 
@@ -256,11 +259,15 @@ def register_weights(store: ProjectStore, weights: str | Path, activate: bool) -
     folder = store.root / "models"
     folder.mkdir(parents=True, exist_ok=True)
     taken = {row["version"] for row in store.models()}
-    if version in taken or (folder / f"{version}.safetensors").exists():
+    plain = folder / f"{version}.safetensors"
+    if version in taken or (plain.exists() and sha256_of(plain) != digest):
         version = f"{version}-{digest[:8]}"
     target = folder / f"{version}.safetensors"
-    if not target.exists() or sha256_of(target) != digest:  # present and equal: an earlier copy that crashed
+    if not target.exists():
         place_no_clobber(weights, target)
+    elif sha256_of(target) != digest:
+        raise ProjectError(f"{target}: another file already has this name; not registered")
+    # (present with the same content: an earlier copy whose registration never happened; used as it is)
     side = target.with_suffix(".json")
     if not side.exists():
         place_no_clobber(json.dumps(dict(meta, version=version), indent=1).encode("utf-8"), side)

@@ -214,7 +214,8 @@ def import_into_project(
     masks_dir: str | Path | None = None,
     should_stop: ShouldStop = _never,
 ) -> ImportSummary:
-    """Create the project if needed and import every source; problems are collected, never raised.
+    """Create the project if needed and import every source; a bad file or row is collected in the summary,
+    not raised (ProjectError only when the project itself or the masks folder cannot be used).
 
     masks_dir: PNG masks paired with the sources' images by name (<stem>.png or <stem>_mask.png).
     """

@@ -399,6 +399,10 @@ def publish(candidate: Candidate, activate: bool = True) -> Path:
                 f"the model in use changed to {now} after this candidate was trained (it was compared with "
                 f"{candidate.parent_version}); not published: retrain from the model in use"
             )
+        if any(row["version"] == candidate.version for row in store.models()):
+            raise RetrainError(f"version {candidate.version} is already registered; not published again")
+        # The name was reserved by this candidate's run: files under it are left from a publish that crashed.
+        _remove_weights(target)
         # Copied in first (never over an existing file), registered, then the candidate dropped: a failed
         # registration leaves the candidate as it was to publish again, and nothing in models/ is replaced.
         # The sidecar carries the held-out comparison too (DESIGN section 4: metrics travel with the file).

@@ -173,7 +173,7 @@ def describe_database_error(exc: sqlite3.Error, root: str | Path | None = None) 
     text = str(exc)
     if "locked" in text or "busy" in text:
         return f"{where}the project is in use by another program ({text}); close it there and try again"
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+    if type(exc) is sqlite3.DatabaseError or any(w in text for w in ("malformed", "not a database", "disk image")):
         return f"{where}the project database is damaged ({text}); restore {DB_NAME} from a backup"
     return f"{where}project database error ({text})"
 

@@ -105,7 +105,8 @@ class LinkedViews(QWidget):
             self._frame_embryo_next = False
 
     def frame_embryo_when_shown(self) -> None:
-        """A new embryo: zoom onto it as soon as a mask (the model's or a stored one) says where it is."""
+        """A new embryo: the whole frame until a mask (the model's or a stored one) says where it is, then that."""
+        self.image_view.view_box.autoRange(padding=0.0)  # not the last embryo's box meanwhile
         self._frame_embryo_next = True
 
     def _user_moved(self, *_args) -> None:

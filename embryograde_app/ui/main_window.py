@@ -288,6 +288,8 @@ class MainWindow(QMainWindow):
         and corrections still waiting to be saved stay as they are, which reopening the project would drop."""
         from embryograde_app.core.collection import open_project_collection
 
+        if self.collection is None or self.collection.store is None:  # a plain folder opened meanwhile
+            return
         entry = self.current_embryo
         embryo_id = entry.embryo_id if entry is not None else None
         number = entry.frame_number(self.frame_slider.value()) if entry is not None and len(entry) else None
@@ -524,7 +526,7 @@ class MainWindow(QMainWindow):
         self.model_status.setText("loading the model…")
         settings = InferenceSettings(weights=str(self._weights), device=str(self.settings.value("device", "auto")))
         self.inference = InferenceService(settings, self._predictor_factory, parent=self)
-        self.inference.worker.ready.connect(self.model_status.setText)
+        self.inference.worker.ready.connect(self._on_model_ready)
         self.inference.worker.predicted.connect(self._on_predicted)
         self.inference.worker.failed.connect(self._on_prediction_failed)
         self.inference.start()
@@ -552,8 +554,17 @@ class MainWindow(QMainWindow):
         ]
         self.inference.submit(wanted)
 
+    def _from_current_model(self) -> bool:
+        """Whether the signal being handled comes from the model in use, not from one retired since (a frame
+        or a load it had in hand when a publish, rollback or device change replaced it)."""
+        return self.inference is not None and self.sender() is self.inference.worker
+
+    def _on_model_ready(self, text: str) -> None:
+        if self._from_current_model():
+            self.model_status.setText(text)
+
     def _on_predicted(self, pred) -> None:
-        if self.collection is None:  # a late result after the window closed
+        if self.collection is None or not self._from_current_model():  # after the window closed, or stale
             return
         self.predictions.put(pred.key, pred)
         self._timecourse_timer.start()
@@ -562,6 +573,8 @@ class MainWindow(QMainWindow):
             self._show_overlays()
 
     def _on_prediction_failed(self, key, message: str) -> None:
+        if not self._from_current_model():
+            return
         if key is None:  # the model did not load: its thread is idle and must still be ended
             self.model_status.setText(message)
             if self.inference is not None:

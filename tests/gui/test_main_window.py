@@ -216,24 +216,54 @@ def test_preferences_apply_scheme_colours_opacity_device(window, settings, qtbot
 
 def test_a_model_that_fails_to_load_leaves_no_thread_running(settings, tiny_dataset, qtbot):
     """The window keeps browsing; closing it must not meet a live QThread (that aborts the process)."""
+    import threading
+
     from embryograde_app.ui import create_main_window
-    from embryograde_app.workers import _RETIRED
+
+    may_fail = threading.Event()
 
     def broken(_settings):
+        may_fail.wait(5)  # until the test holds the service
         raise ValueError("weights.safetensors: not a safetensors file")
 
     win = create_main_window(tiny_dataset, settings=settings, predictor_factory=broken)
     qtbot.addWidget(win)
+    service = win.inference
+    may_fail.set()
     qtbot.waitUntil(lambda: "Cannot load the model" in win.model_status.text(), timeout=5000)
     assert "not a safetensors file" in win.model_status.text() and win.inference is None
-    qtbot.waitUntil(lambda: not any(thread.isRunning() for thread, _ in _RETIRED), timeout=5000)
+    qtbot.waitUntil(service.thread.isFinished, timeout=5000)
+    win.close()
+
+
+def test_a_retired_models_late_results_are_dropped(settings, tiny_dataset, qtbot, fake_predictor):
+    """A frame the old model had in hand when a publish replaced it must not be cached as the new model's."""
+    from embryograde_app.ui import create_main_window
+
+    made = []
+
+    def factory(_settings):
+        predictor = type(fake_predictor)(delay_s=0.5 if not made else 2.0)  # the new model is the slower
+        predictor.version = f"model-{len(made)}"
+        made.append(predictor)
+        return predictor
+
+    win = create_main_window(tiny_dataset, settings=settings, predictor_factory=factory)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: bool(made) and made[0].calls >= 1, timeout=5000)  # the old model is inside a frame
+    win.use_model("published.safetensors")
+    qtbot.waitUntil(lambda: len(made) == 2 and made[1].calls >= 1, timeout=10000)
+    qtbot.wait(700)  # the old model's frame has ended, the new model's first has not
+    assert {p.model_version for p in win.predictions._data.values()} <= {"model-1"}
+    assert win.model_status.text() == "model-1 on cpu"
     win.close()
 
 
 def test_display_changes_redraw_the_overlay_without_rereading_the_frame(window, qtbot, monkeypatch):
     """Opacity, style and a prediction's arrival change overlays only; the frame on screen is not read again."""
     qtbot.waitUntil(lambda: window.findChild(QLabel, "frag_pct_label").text() == "42.0 %", timeout=5000)
-    entry = window.current_embryo
+    qtbot.waitUntil(lambda: len(window.predictions) >= 3 and window.inference.worker.idle, timeout=5000)
+    entry = window.current_embryo  # the model has read the frames it prefetches: reads now are the window's
     reads = []
     original = entry.sequence.read_uint8
     monkeypatch.setattr(entry.sequence, "read_uint8", lambda i: reads.append(i) or original(i))
@@ -292,8 +322,7 @@ def test_views_frame_the_embryo_and_keep_a_persons_own_zoom(window, qtbot):
     assert framed(embryo_box(window._shown_mask))
     window.action_whole_frame.trigger()
     window.findChild(QListWidget, "embryo_list").setCurrentRow(3)
-    window.views.show_whole_frame()
     window.views.frame_embryo_when_shown()
-    window.views._user_moved()  # ...unless the person pans or zooms before the mask arrives
-    window.views.show_mask(window._shown_mask)
+    window.views.overlay_view.view_box.sigRangeChangedManually.emit([True, True])  # ...unless the person
+    window.views.show_mask(window._shown_mask)  # pans or zooms (in any view) before the mask arrives
     assert framed((0, 0, width, height))
