@@ -71,6 +71,8 @@ def test_database_errors_read_as_what_to_do():
     assert locked.startswith("/p: the project is in use by another program")
     damaged = describe_database_error(sqlite3.DatabaseError("database disk image is malformed"), "/p")
     assert "damaged" in damaged and "restore project.sqlite from a backup" in damaged
+    constraint = describe_database_error(sqlite3.IntegrityError("UNIQUE constraint failed: frames.id"), "/p")
+    assert "damaged" not in constraint and "UNIQUE constraint failed" in constraint  # good data: no restore advice
 
 
 def test_frames_are_idempotent_and_content_addressed(store):
