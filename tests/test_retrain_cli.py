@@ -57,3 +57,21 @@ def test_train_project_with_too_few_labels(tmp_path, tiny_weights, capsys):
         ensure_active_model(store, tiny_weights)
     assert main(["train", "--project", str(root), "--stage", "2", "--device", "cpu"]) == 1
     assert "at least 2 frames" in capsys.readouterr().err
+
+
+def test_models_lists_versions_and_rolls_back(project, capsys):
+    from embryograde_app.core import retraining as rt
+
+    candidate = rt.retrain(
+        rt.RetrainSettings(project=str(project), epochs=1, batch_size=4, device="cpu", views=1, val_fraction=0.34)
+    )
+    rt.publish(candidate)
+    assert main(["models", str(project)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("  tiny-test") and lines[2].startswith(f"* {candidate.version}")
+    assert "->" in lines[2] and "tiny-test" in lines[2]  # its parent and its held-out comparison
+    assert main(["models", str(project), "--rollback", "tiny-test"]) == 0
+    out = capsys.readouterr().out
+    assert "now using tiny-test" in out and "* tiny-test" in out
+    assert main(["models", str(project), "--rollback", "nope"]) == 1
+    assert "no model version 'nope'" in capsys.readouterr().err

@@ -354,6 +354,35 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if summary.skipped else 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """A project's model versions (the window's versions table, headless), and rolling back to one."""
+    from embryograde_app.core.retraining import model_versions, rollback
+    from embryograde_app.core.store import ProjectError, ProjectStore
+
+    if not ProjectStore.is_project(args.project):
+        raise CommandError(f"{args.project}: not an EmbryoGrade project (no project.sqlite)")
+    try:
+        if args.rollback:
+            path = rollback(args.project, args.rollback)
+            print(f"{args.project}: now using {args.rollback} ({path.name}, sha256 checked)")
+        versions = model_versions(args.project)
+    except ProjectError as exc:
+        raise CommandError(str(exc)) from None
+    if not versions:
+        print(f"{args.project}: no model versions yet (the bundled model is registered at the first grading)")
+        return 0
+    print(f"{'':2}{'version':<34}{'parent':<34}{'held-out MAE before -> after':<30}")
+    for v in versions:
+        before, after = v.metrics.get("before") or {}, v.metrics.get("after") or {}
+        change = (
+            f"{before['mae_pct']:.2f} -> {after['mae_pct']:.2f}"
+            if isinstance(before.get("mae_pct"), float) and isinstance(after.get("mae_pct"), float)
+            else "—"
+        )
+        print(f"{'*' if v.active else ' '} {v.version:<34}{v.parent_version or '—':<34}{change:<30}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from embryograde_app.core.store import ProjectError, ProjectStore
 
@@ -561,6 +590,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--layout", help="folder for a layout-v1 dataset (trainable)")
     x.add_argument("--scheme", default=DEFAULT_SCHEME)
     x.set_defaults(func=cmd_export)
+
+    m = sub.add_parser(
+        "models",
+        help="list a project's model versions, or roll back to one",
+        description="The project's model versions (* = in use) with parent and held-out MAE; --rollback VERSION "
+        "makes a registered version the one in use after checking its file against the recorded sha256.",
+    )
+    m.add_argument("project")
+    m.add_argument("--rollback", metavar="VERSION", help="version to use again")
+    m.set_defaults(func=cmd_models)
 
     gr = sub.add_parser(
         "grade",
