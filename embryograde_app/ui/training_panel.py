@@ -255,8 +255,9 @@ class TrainingPanel(QDockWidget):
         table.setRowCount(len(self._versions))
         for row, v in enumerate(reversed(self._versions)):  # newest first
             mae = v.metrics.get("after", {}).get("mae_pct")
+            state = ("  ● in use" if v.active else "") + ("" if v.path.is_file() else "  ✕ file missing")
             cells = [
-                v.version + ("  ● in use" if v.active else ""),
+                v.version + state,
                 v.parent_version or "—",
                 _fmt(mae),
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at)),

@@ -158,3 +158,11 @@ def test_the_loss_plot_breaks_and_marks_where_a_new_stage_starts(make_window, pr
     assert [mark.value() for mark in panel._stage_marks] == [3]
     panel._reset_run_views()
     assert panel._stage_marks == [] and len(panel.train_curve.getData()[0] or []) == 0
+
+
+def test_a_version_whose_file_is_missing_says_so(make_window, project, fake_predictor):
+    """The person choosing a version to roll back to sees which ones can no longer be used."""
+    panel = make_window(project, fake_predictor).training_panel
+    (project / "models" / "tiny-test.safetensors").rename(project / "moved-away.safetensors")
+    panel.refresh_versions()
+    assert panel.versions_table.item(0, 0).text() == "tiny-test  ● in use  ✕ file missing"
