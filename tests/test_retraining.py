@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def test_retrain_makes_a_candidate_and_leaves_the_active_model(project):
     updates = []
     candidate = rt.retrain(_settings(project, epochs=3), updates.append)
     assert _active(project) == "tiny-test" and candidate.parent_version == "tiny-test"
-    assert _candidate_files(project) == [f"{candidate.version}.json", f"{candidate.version}.safetensors"]
+    assert _candidate_files(project) == [f"{candidate.version}.{ext}" for ext in ("json", "owner", "safetensors")]
     assert [u.epoch for u in updates if u.epoch_end] == [1, 2, 3]
     assert updates[0].phase == "features" and updates[-1].fraction == 1.0
     fractions = [u.fraction for u in updates]
@@ -171,7 +172,7 @@ def test_stage1_then_stage2_makes_one_candidate(project):
     stages = [u.stage for u in updates if u.epoch_end]
     assert stages == ["1", "2"] and candidate.stage == "1"
     assert set(candidate.data_summary["stages"]) == {"stage1", "stage2"}
-    assert _candidate_files(project) == [f"{candidate.version}.json", f"{candidate.version}.safetensors"]
+    assert _candidate_files(project) == [f"{candidate.version}.{ext}" for ext in ("json", "owner", "safetensors")]
     assert _active(project) == "tiny-test"
 
 
@@ -248,3 +249,27 @@ def test_a_model_in_use_whose_file_changed_is_refused_by_name(project):
         ensure_active_model(store)
     with pytest.raises(rt.RetrainError, match="roll back to another version"):
         rt.retrain(_settings(project))
+
+
+def test_candidates_of_a_dead_run_are_swept_and_a_live_ones_kept(project):
+    """kill -9 mid-run leaves a reserved name and perhaps its weights; the next run clears them, not others'."""
+    import socket
+    import subprocess
+    import sys
+
+    folder = project / rt.CANDIDATES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(ended.stdout)
+    for version, owner in [
+        ("dead", f"{socket.gethostname()} {dead_pid}"),
+        ("alive", f"{socket.gethostname()} {os.getpid()}"),
+        ("elsewhere", f"another-host {dead_pid}"),
+    ]:
+        for ext in ("safetensors", "stage1.safetensors", "json"):
+            (folder / f"{version}.{ext}").write_bytes(b"x")
+        (folder / f"{version}.owner").write_text(owner + "\n")
+    (folder / "legacy.safetensors").write_bytes(b"x")  # no owner file: not ours to judge
+    assert rt.sweep_abandoned_candidates(project) == ["dead"]
+    left = {p.name.split(".")[0] for p in folder.iterdir()}
+    assert left == {"alive", "elsewhere", "legacy"}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -186,6 +188,7 @@ def retrain(
     val_embryos = tuple(sorted({s.embryo_id for s in held_out}))
     device = select_device(settings.device)
     parent_meta = read_metadata(parent_path)
+    sweep_abandoned_candidates(root)
     version = _new_version(root, settings.stage)
     candidates = root / CANDIDATES_DIR
     candidates.mkdir(parents=True, exist_ok=True)
@@ -356,9 +359,11 @@ def _new_version(root: Path, stage: str) -> str:
         if version not in taken and not (root / "models" / f"{version}.safetensors").exists():
             try:
                 (folder / f"{version}.safetensors").open("x").close()  # the reservation; the weights replace it
-                return version
             except FileExistsError:
                 pass
+            else:
+                (folder / f"{version}.owner").write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
+                return version
         n += 1
         version = f"{base}-{n}"
 
@@ -366,6 +371,40 @@ def _new_version(root: Path, stage: str) -> str:
 def _remove_weights(path: Path) -> None:
     path.unlink(missing_ok=True)
     path.with_suffix(".json").unlink(missing_ok=True)
+    path.with_suffix(".owner").unlink(missing_ok=True)
+
+
+def _process_gone(owner: str) -> bool:
+    """Whether the process a candidate's .owner file names ("host pid") has ended; unsure means no."""
+    host, _, pid = owner.strip().rpartition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run (a shared folder), or not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive but not ours, or a platform where signal 0 does not ask
+    return False
+
+
+def sweep_abandoned_candidates(root: Path) -> list[str]:
+    """Remove the candidate files of runs whose process died (kill -9, a crash, a power cut) and return their
+    versions. A run or an undecided candidate whose process is alive is left alone, and so is anything without
+    an owner file."""
+    folder = root / CANDIDATES_DIR
+    removed = []
+    for owner in sorted(folder.glob("*.owner")) if folder.is_dir() else []:
+        try:
+            gone = _process_gone(owner.read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        if gone:
+            version = owner.stem
+            for path in folder.glob(f"{version}.*"):
+                path.unlink(missing_ok=True)
+            removed.append(version)
+    return removed
 
 
 # ------------------------------------------------------------------------------------ the decision
