@@ -76,6 +76,23 @@ def test_a_bad_label_row_costs_that_row_only(tiny_weak_dataset, tmp_path, capsys
     assert 0 < counts["range_labels"] <= 12
 
 
+def test_label_rows_that_match_no_frame_or_repeat_one_are_said(tiny_weak_dataset, tmp_path, capsys):
+    """A typo in an embryo id would make its labels vanish unseen; a repeated row hides its twin."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_weak_dataset, data)
+    lines = (data / "labels.csv").read_text(encoding="utf-8").splitlines()
+    typo = lines[1].split(",")
+    typo[0] = "E999"
+    lines += [",".join(typo), lines[2]]
+    (data / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["import", str(tmp_path / "proj"), str(data)]) == 1  # the repeat is a problem row
+    err = capsys.readouterr().err
+    assert "1 row(s) for frames not in frames/: E999 frame 0" in err
+    assert f"embryo {lines[2].split(',')[0]} frame {lines[2].split(',')[1]} has more than one row" in err
+
+
 def test_swapped_import_arguments_leave_the_dataset_untouched(tiny_dataset, tmp_path, capsys):
     import shutil
 

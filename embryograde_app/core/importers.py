@@ -124,6 +124,11 @@ def import_layout(
     except LayoutError as exc:
         summary.skipped.append(str(exc))
         return summary
+    orphans = sorted(set(labels) - {(item.embryo_id, item.frame) for item in items})
+    if orphans:  # a typo in an embryo id, or frames left out of the copy: their labels would vanish unseen
+        shown = ", ".join(f"{embryo} frame {frame}" for embryo, frame in orphans[:5])
+        more = f" and {len(orphans) - 5} more" if len(orphans) > 5 else ""
+        summary.warnings.append(f"{layout.labels_csv}: {len(orphans)} row(s) for frames not in frames/: {shown}{more}")
     author = f"layout:{root.name}"
     embryo_ids: dict[str, int] = {}
     for n, item in enumerate(items):

@@ -186,7 +186,15 @@ class DatasetLayout:
         """The label table by (embryo, frame); ``problems`` as in read_labels."""
         if not self.labels_csv.exists():
             return {}
-        return {(r.embryo_id, r.frame): r for r in read_labels(self.labels_csv, problems)}
+        table: dict[tuple[str, int], LabelRow] = {}
+        for row in read_labels(self.labels_csv, problems):
+            key = (row.embryo_id, row.frame)
+            if key in table and problems is not None:  # the later row is used, as before; now it is said
+                problems.append(
+                    f"{self.labels_csv}: embryo {key[0]} frame {key[1]} has more than one row; the last is used"
+                )
+            table[key] = row
+        return table
 
     def embryo_ids(self) -> list[str]:
         if not self.frames_dir.is_dir():
