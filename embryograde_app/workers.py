@@ -105,7 +105,9 @@ def describe_error(exc: BaseException) -> str:
 
         return describe_database_error(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror or exc}"
+        from embryograde_app.core.atomic import describe_os_error
+
+        return describe_os_error(exc)
     return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError | OSError) else str(exc)
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from embryograde_app.core.atomic import atomic_write_bytes, atomic_write_png
 
@@ -59,3 +60,13 @@ def test_kill_during_repeated_saves_never_leaves_a_torn_png(tmp_path):
     img = cv2.imread(str(target), cv2.IMREAD_UNCHANGED)
     assert img is not None and img.shape in {(64, 64), (1500, 1500)}
     assert img.max() <= 2
+
+
+def test_a_create_only_write_never_replaces_a_file(tmp_path):
+    """overwrite=False is how a registered model's file is protected: a name taken stays as it was."""
+    target = tmp_path / "m.safetensors"
+    atomic_write_bytes(target, b"first", overwrite=False)
+    with pytest.raises(FileExistsError):
+        atomic_write_bytes(target, b"second", overwrite=False)
+    assert target.read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no temp file left behind

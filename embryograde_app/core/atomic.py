@@ -5,6 +5,7 @@ A crash in the middle of a save leaves either the old file or the new one, never
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +24,9 @@ def _default_mode() -> int:
 _MODE = _default_mode()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
+    """With ``overwrite=False`` the file is only ever created, never replaced: FileExistsError when the name is
+    taken (a registered model, another process's file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -33,13 +36,38 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _create_from(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+
+
+def _create_from(tmp: str, path: Path) -> None:
+    """Give the finished temp file the name ``path`` only if nothing has it yet."""
+    try:
+        os.link(tmp, path)  # fails, atomically, when the name is taken
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename (a narrow race, no clobber)
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "file exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """ "PATH: reason" rather than Python's "[Errno 21] Is a directory: 'PATH'"."""
+    if exc.filename is None:
+        return exc.strerror or str(exc)
+    target = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+    return f"{exc.filename}{target}: {exc.strerror or exc}"
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

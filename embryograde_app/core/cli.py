@@ -14,19 +14,12 @@ import sys
 from pathlib import Path
 
 from embryograde_app import __version__
+from embryograde_app.core.atomic import describe_os_error
 from embryograde_app.core.schemes import DEFAULT_SCHEME
 
 
 class CommandError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
-
-
-def describe_os_error(exc: OSError) -> str:
-    """ "PATH: reason" rather than Python's "[Errno 21] Is a directory: 'PATH'"."""
-    if exc.filename is None:
-        return exc.strerror or str(exc)
-    target = f" -> {exc.filename2}" if exc.filename2 is not None else ""
-    return f"{exc.filename}{target}: {exc.strerror or exc}"
 
 
 def _progress_bar(total: int, desc: str):

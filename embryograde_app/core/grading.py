@@ -7,18 +7,15 @@ by the same model version are skipped, so a run killed half-way is finished by r
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from embryograde_app.core.atomic import atomic_write_bytes
 from embryograde_app.core.frames import FrameReadError, NoFramesError, naming, open_frames
 from embryograde_app.core.importers import embryo_key_for
 from embryograde_app.core.reports import GradeReportWriter, GradeRow, read_report_keys, write_embryo_summary
@@ -217,29 +214,6 @@ def grade_inputs_to_csv(
 
 
 # ------------------------------------------------------------------------------------ project
-def place_no_clobber(data: bytes | Path, target: Path) -> None:
-    """Write bytes (or copy a file) to ``target`` atomically, never over an existing file: another process, or an
-    earlier version of the same name, may own it. FileExistsError when it is taken."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        if isinstance(data, Path):
-            shutil.copyfile(data, tmp)
-        else:
-            tmp.write_bytes(data)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, target)  # fails, atomically, when the name is taken
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links: check, then rename (a narrow race, no clobber)
-            if target.exists():
-                raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
-            os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def register_weights(store: ProjectStore, weights: str | Path, activate: bool) -> tuple[str, Path]:
     """A weights file in the project's registry, copied into PROJECT/models/ once (matched by content).
 
@@ -264,13 +238,13 @@ def register_weights(store: ProjectStore, weights: str | Path, activate: bool) -
         version = f"{version}-{digest[:8]}"
     target = folder / f"{version}.safetensors"
     if not target.exists():
-        place_no_clobber(weights, target)
+        atomic_write_bytes(target, weights.read_bytes(), overwrite=False)
     elif sha256_of(target) != digest:
         raise ProjectError(f"{target}: another file already has this name; not registered")
     # (present with the same content: an earlier copy whose registration never happened; used as it is)
     side = target.with_suffix(".json")
     if not side.exists():
-        place_no_clobber(json.dumps(dict(meta, version=version), indent=1).encode("utf-8"), side)
+        atomic_write_bytes(side, json.dumps(dict(meta, version=version), indent=1).encode("utf-8"), overwrite=False)
     parent = meta.get("parent")
     store.register_model(
         version,

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embryograde_app.core.grading import ensure_active_model, place_no_clobber, register_weights
+from embryograde_app.core.atomic import atomic_write_bytes
+from embryograde_app.core.grading import ensure_active_model, register_weights
 from embryograde_app.core.schemes import DEFAULT_SCHEME
 from embryograde_app.core.store import ProjectError, ProjectStore
 
@@ -447,11 +448,12 @@ def publish(candidate: Candidate, activate: bool = True) -> Path:
         # The sidecar carries the held-out comparison too (DESIGN section 4: metrics travel with the file).
         sidecar = dict(read_metadata(source), metrics=metrics)
         try:
-            place_no_clobber(json.dumps(sidecar, indent=1, default=float).encode("utf-8"), target.with_suffix(".json"))
+            sidecar_bytes = json.dumps(sidecar, indent=1, default=float).encode("utf-8")
+            atomic_write_bytes(target.with_suffix(".json"), sidecar_bytes, overwrite=False)
         except FileExistsError:
             raise RetrainError(f"{target}: a model of that name is already in the project; not published") from None
         try:
-            place_no_clobber(source, target)
+            atomic_write_bytes(target, source.read_bytes(), overwrite=False)
         except BaseException:
             target.with_suffix(".json").unlink(missing_ok=True)
             raise
