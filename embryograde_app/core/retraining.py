@@ -128,27 +128,25 @@ StopFn = Callable[[], bool]
 
 # ------------------------------------------------------------------------------------ samples
 def gather_samples(store: ProjectStore) -> list:
-    """Every frame a person labelled: the latest human or imported mask gives the exact %, else the range label.
-
-    A mask wins over a range label (it is the exact truth); model-authored masks are never training data.
+    """Every frame a person labelled (ProjectStore.person_labels): the latest human or imported mask gives the
+    exact %, else the range label. A mask wins over a range label (it is the exact truth); model-authored masks
+    are never training data.
     """
     from models.data import Sample
 
-    samples = []
-    for frame in store.frames():
-        revision = store.latest_mask(frame.id, ("human", "import"))
-        if revision is not None:
-            lo = hi = revision.frag_pct
-            mask_path = str(revision.path)
-        else:
-            label = store.range_label(frame.id)
-            if label is None:
-                continue
-            lo, hi, mask_path = float(label["lo"]), float(label["hi"]), None
-        samples.append(
-            Sample(str(frame.image_path), frame.embryo_key, frame.frame_number, mask_path, float(lo), float(hi))
+    labels = store.person_labels()
+    return [
+        Sample(
+            str(frame.image_path),
+            frame.embryo_key,
+            frame.frame_number,
+            None if label.mask_path is None else str(label.mask_path),
+            label.lo,
+            label.hi,
         )
-    return samples
+        for frame in store.frames()
+        if (label := labels.get(frame.id)) is not None
+    ]
 
 
 # ------------------------------------------------------------------------------------ the run

@@ -178,6 +178,15 @@ def describe_database_error(exc: sqlite3.Error, root: str | Path | None = None) 
     return f"{where}project database error ({text})"
 
 
+@dataclass(frozen=True)
+class PersonLabel:
+    """A person's label of one frame: an exact % with its mask, or a range without one."""
+
+    lo: float
+    hi: float
+    mask_path: Path | None = None
+
+
 class ProjectStore:
     """One open project. Not thread-safe: each thread opens its own ProjectStore on the same folder."""
 
@@ -492,18 +501,20 @@ class ProjectStore:
                 ids.append(int(cur.lastrowid))
         return ids
 
-    def person_labels(self) -> dict[int, tuple[float, float]]:
-        """(lo, hi) % per frame a person labelled, by the rule training and the report use: the latest human or
-        imported mask gives the exact % (lo == hi), else the latest range label. Two queries for the project."""
+    def person_labels(self) -> dict[int, PersonLabel]:
+        """What a person said of each frame they labelled, by the one rule that training, the report and the
+        time course share: the latest human or imported mask gives the exact % (lo == hi) and its pixels, else the
+        latest range label gives an interval. Two queries for the whole project."""
         latest_mask = (
-            "SELECT frame_id, frag_pct FROM mask_revisions WHERE id IN (SELECT MAX(id) FROM mask_revisions "
+            "SELECT frame_id, frag_pct, path FROM mask_revisions WHERE id IN (SELECT MAX(id) FROM mask_revisions "
             "WHERE author_kind IN ('human', 'import') GROUP BY frame_id)"
         )
         latest_range = (
             "SELECT frame_id, lo, hi FROM range_labels WHERE id IN (SELECT MAX(id) FROM range_labels GROUP BY frame_id)"
         )
-        labels = {int(fid): (float(lo), float(hi)) for fid, lo, hi in self.conn.execute(latest_range)}
-        labels.update({int(fid): (float(pct), float(pct)) for fid, pct in self.conn.execute(latest_mask)})
+        labels = {int(fid): PersonLabel(float(lo), float(hi)) for fid, lo, hi in self.conn.execute(latest_range)}
+        for fid, pct, path in self.conn.execute(latest_mask):
+            labels[int(fid)] = PersonLabel(float(pct), float(pct), self.root / path)
         return labels
 
     def range_label(self, frame_id: int) -> sqlite3.Row | None:

@@ -50,4 +50,8 @@ def label_marks(store: ProjectStore, frame_ids: list[int], numbers: list[int]) -
     """(frame number, lo, hi) per frame a person labelled, as training reads it (ProjectStore.person_labels):
     a drawn or imported mask's exact %, else the range label."""
     labels = store.person_labels()
-    return [(number, *labels[fid]) for fid, number in zip(frame_ids, numbers, strict=True) if fid in labels]
+    return [
+        (number, labels[fid].lo, labels[fid].hi)
+        for fid, number in zip(frame_ids, numbers, strict=True)
+        if fid in labels
+    ]
