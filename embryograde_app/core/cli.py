@@ -132,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr or 1e-3,
         seed=args.seed,
-        val_fraction=0.2 if args.val_fraction is None else args.val_fraction,
+        val_fraction=TrainConfig.val_fraction if args.val_fraction is None else args.val_fraction,
         patience=args.patience,
         device=args.device,
         model=model_cfg,
