@@ -24,6 +24,7 @@ from embryograde_app.core.frames import (
     natural_key,
     open_frames,
     parse_frame_name,
+    sniff_format,
 )
 from embryograde_app.core.interop import InteropError, labelme_to_mask, match_masks, read_png_mask
 from embryograde_app.core.store import ProjectError, ProjectStore
@@ -50,20 +51,12 @@ class ImportReport:
         return text
 
 
-_MAGIC_SUFFIXES = (
-    (b"\x89PNG\r\n\x1a\n", ".png"),
-    (b"\xff\xd8\xff", ".jpg"),
-    (b"BM", ".bmp"),
-    (b"II*\x00", ".tif"),
-    (b"MM\x00*", ".tif"),
-)
+_SUFFIX_OF_FORMAT = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp"}
 
 
 def _suffix_of_bytes(data: bytes, fallback: str) -> str:
-    for magic, suffix in _MAGIC_SUFFIXES:
-        if data.startswith(magic):
-            return suffix
-    return fallback or ".png"
+    fmt = sniff_format(data[:8])
+    return _SUFFIX_OF_FORMAT[fmt] if fmt else fallback or ".png"
 
 
 def _decoded_shape(path: Path) -> tuple[int, int]:

@@ -321,7 +321,8 @@ _MAGIC = (
 _FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP"}
 
 
-def _sniff_format(head: bytes) -> str | None:
+def sniff_format(head: bytes) -> str | None:
+    """The image format ("png", "jpeg", "tiff", "bmp") a file's first bytes announce; None for anything else."""
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
             return fmt
@@ -367,7 +368,7 @@ def _check_image_file(path: Path) -> tuple[str | None, str | None]:
         return None, "cannot be read (permission denied)"
     except OSError as exc:
         return None, f"cannot be read ({exc.strerror or exc})"
-    fmt = _sniff_format(head)
+    fmt = sniff_format(head)
     if fmt is None:
         return None, _unrecognised_reason(head)
     reason = _truncation_reason(fmt, size, head, tail)
