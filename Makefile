@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider --timeout=300
 
-# The budget benchmarks of DESIGN section 8, each a ratio against a baseline measured in the same run
+# The budget benchmarks of ARCHITECTURE.md section 8, each a ratio against a baseline measured in the same run
 # (the GUI one needs a display: xvfb-run -a make bench on a headless machine).
 bench: $(STAMP)
 	$(PY) -m bench.bench_inference

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Baseline in the same run: the network alone on the same number of batches of the same size.
     predictor = Predictor.from_file(args.weights, "cpu")
-    batch = predictor.preprocess([np.zeros((size, size), np.uint8)] * args.batch_size)
+    batch, _ = predictor.preprocess([np.zeros((size, size), np.uint8)] * args.batch_size)
     n_batches = max(1, min(8, n // args.batch_size))
     t = time.perf_counter()
     for _ in range(n_batches):

@@ -1,4 +1,4 @@
-"""Benchmark: the window's budgets (DESIGN section 8), measured offscreen.
+"""Benchmark: the window's budgets (ARCHITECTURE.md section 8), measured offscreen.
 
 * frame switch with overlays (500x500, model mask + attention cached): median ms, against the baseline of a
   bare pyqtgraph ImageItem showing the same frames in the same run. Timed once the model has loaded and gone

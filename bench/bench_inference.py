@@ -1,4 +1,4 @@
-"""Benchmark: AttnRegDeepLab inference cost against a plain DeepLabV3+ with the same encoder (DESIGN 8).
+"""Benchmark: AttnRegDeepLab inference cost against a plain DeepLabV3+ with the same encoder (ARCHITECTURE.md 8).
 
 Budget: <= 1.15x. Both networks run in the same process, interleaved, on the same input, on the CPU.
 The full model takes the bundled weights' architecture (resources/) unless --skip-strides/--area-input say

@@ -1,4 +1,4 @@
-"""Benchmark: stage-2 retraining epoch on cached features vs through the frozen network (DESIGN section 8).
+"""Benchmark: stage-2 retraining epoch on cached features vs through the frozen network (ARCHITECTURE.md section 8).
 
 Both epochs run the same steps on the same batches with the same loss code (models.training._Stage2Run),
 so they make the same updates; the only difference is where the frozen encoder/ASPP/decoder output comes

@@ -1,4 +1,4 @@
-"""AttnRegDeepLab (our reading of arXiv 2511.18454, DESIGN section 4).
+"""AttnRegDeepLab (our reading of arXiv 2511.18454, ARCHITECTURE.md section 4).
 
 DeepLabV3+ whose skip connections pass through Attention Gates (Oktay et al. 2018), a Multi-Scale
 Regression Head whose global embedding is injected back into the segmentation branch (FiLM), so one
@@ -31,6 +31,7 @@ _ENCODER_CHANNELS = {
     "resnet50": (64, 256, 512, 1024, 2048),
 }
 _STRIDE_TO_LEVEL = {2: 0, 4: 1, 8: 2}
+INPUT_NORMS = ("fixed", "per_image")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,14 @@ class ModelConfig:
     # few px across; a perfect stride-4 map tops out at fragment Dice ~0.87, bench/resolution_ceiling.py).
     refine_width: int = 0
     refine_dilations: tuple[int, ...] = (1, 2, 1)
+    # What the network reads (models/canonical.py): False = the whole frame resized to input_size (every model
+    # before the real-embryo one); True = a square around the embryo, crop_margin times its extent, so every
+    # embryo reaches the network at about the same scale whatever the frame size and optics.
+    canonical_crop: bool = False
+    crop_margin: float = 1.4
+    # "fixed": (x/255 - NORM_MEAN) / NORM_STD; "per_image": each input standardised by its own mean and
+    # spread, so a dark EmbryoScope well and a light bright-field dish reach the network alike.
+    input_norm: str = "fixed"
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict:
@@ -90,12 +99,15 @@ class ModelConfig:
                 value = tuple(value) if ok else value
             else:  # bool before int: True is an int to isinstance
                 ok = type(value) is type(default) or (type(default) is int and type(value) is float and value % 1 == 0)
-                value = int(value) if ok and type(default) is int else value
+                ok = ok or (type(default) is float and type(value) is int)
+                value = type(default)(value) if ok and type(default) in (int, float) else value
             if not ok:
                 raise ValueError(f"config key {key!r} must be like {default!r}, not {value!r}")
             known[key] = value
         if known.get("encoder", defaults.encoder) not in _ENCODER_CHANNELS:
             raise ValueError(f"unknown encoder {known['encoder']!r}; known: {', '.join(_ENCODER_CHANNELS)}")
+        if known.get("input_norm", defaults.input_norm) not in INPUT_NORMS:
+            raise ValueError(f"unknown input_norm {known['input_norm']!r}; known: {', '.join(INPUT_NORMS)}")
         return cls(**known)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from models.canonical import EmbryoView, view_for
 from models.losses import IGNORE_INDEX
 
 NORM_MEAN = 0.25
@@ -80,13 +81,62 @@ def read_mask(path: str | Path) -> np.ndarray:
     return mask if mask.ndim == 2 else mask[..., 0]
 
 
-def to_tensor(image: np.ndarray, size: int) -> torch.Tensor:
-    """(1, size, size) float tensor, normalised; area interpolation keeps small fragments visible."""
+def to_tensor(image: np.ndarray, size: int, norm: str = "fixed") -> torch.Tensor:
+    """(1, size, size) float tensor, normalised; area interpolation keeps small fragments visible.
+
+    norm "fixed" uses the training set's constants; "per_image" standardises each input by its own mean and
+    spread (so a dark and a light well look alike).
+    """
     if image.shape[:2] != (size, size):
         interp = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
         image = cv2.resize(image, (size, size), interpolation=interp)
     x = torch.from_numpy(np.ascontiguousarray(image)).float().div_(255.0)
+    if norm == "per_image":
+        return x.sub_(x.mean()).div_(x.std().clamp_min(0.02)).mul_(NORM_STD_PER_IMAGE).unsqueeze(0)
     return x.sub_(NORM_MEAN).div_(NORM_STD).unsqueeze(0)
+
+
+# per_image inputs are scaled to a spread like the fixed norm's on generator frames (std ~ 1), so a network
+# trained with one norm starts close when fine-tuned with the other
+NORM_STD_PER_IMAGE = 1.0
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a frame becomes the network's input: size, the canonical embryo view or the whole frame, and
+    the intensity normalisation (all from the weights' ModelConfig)."""
+
+    size: int
+    canonical: bool = False
+    margin: float = 1.4
+    norm: str = "fixed"
+
+    @classmethod
+    def of(cls, cfg) -> InputSpec:
+        return cls(cfg.input_size, cfg.canonical_crop, cfg.crop_margin, cfg.input_norm)
+
+    @property
+    def key(self) -> str:
+        """Part of every cache key: features of one input convention are no use to another."""
+        return f"s{self.size}" + (f"c{self.margin:g}" if self.canonical else "") + ("p" if self.norm != "fixed" else "")
+
+    def view(self, image: np.ndarray) -> EmbryoView:
+        return view_for(image, self.canonical, self.margin)
+
+    def image(self, image: np.ndarray, view: EmbryoView | None = None) -> np.ndarray:
+        """The (size, size) uint8 input of a frame."""
+        return (view or self.view(image)).image_to_input(image, self.size)
+
+    def tensor(self, image_in: np.ndarray) -> torch.Tensor:
+        return to_tensor(image_in, self.size, self.norm)
+
+    def frame_tensor(self, image: np.ndarray) -> tuple[torch.Tensor, EmbryoView]:
+        view = self.view(image)
+        return self.tensor(self.image(image, view)), view
+
+
+def as_spec(size_or_spec: int | InputSpec) -> InputSpec:
+    return size_or_spec if isinstance(size_or_spec, InputSpec) else InputSpec(int(size_or_spec))
 
 
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
@@ -130,9 +180,18 @@ class SegRegDataset(Dataset):
     NaN when unlabelled), index. Augmentation is seeded by (seed, epoch, index), so runs repeat exactly.
     """
 
-    def __init__(self, samples: list[Sample], size: int, augment: bool = False, seed: int = 0, crop: int | None = None):
+    def __init__(
+        self,
+        samples: list[Sample],
+        size: int | InputSpec,
+        augment: bool = False,
+        seed: int = 0,
+        crop: int | None = None,
+    ):
         self.samples = list(samples)
-        self.size = size
+        self.spec = as_spec(size)
+        self.size = size = self.spec.size
+        self._views: dict[int, EmbryoView] = {}  # the detector's view of each frame (found once)
         self.augment = augment
         self.seed = seed
         self.crop = crop if crop and crop < size else None
@@ -158,9 +217,17 @@ class SegRegDataset(Dataset):
         has_mask = mask is not None
         if mask is None:
             mask = np.full(image.shape, IGNORE_INDEX, np.uint8)
-        image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        mask = resize_mask(mask, self.size)
         rng = np.random.default_rng((self.seed, self.epoch, index))
+        if self.spec.canonical:
+            view = self._views.get(index)
+            if view is None:
+                view = self._views[index] = self.spec.view(image)
+            if self.augment and not view.is_whole:
+                view = view.jittered(rng)
+            image, mask = view.image_to_input(image, self.size), view.mask_to_input(mask, self.size)
+        else:
+            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+            mask = resize_mask(mask, self.size)
         if self.augment:
             image, mask = augment(image, mask, rng)
         if self.crop:
@@ -168,7 +235,7 @@ class SegRegDataset(Dataset):
         lo = s.lo_pct / 100.0 if s.has_label else float("nan")
         hi = s.hi_pct / 100.0 if s.has_label else float("nan")
         return {
-            "image": to_tensor(image, image.shape[0]),
+            "image": to_tensor(image, image.shape[0], self.spec.norm),
             "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
             "has_mask": torch.tensor(has_mask),
             "lo": torch.tensor(lo, dtype=torch.float32),

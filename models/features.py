@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from models.attnregdeeplab import AttnRegDeepLab
-from models.data import Sample, decode_grey_uint8, read_mask, resize_mask, to_tensor
+from models.data import InputSpec, Sample, decode_grey_uint8, read_mask
 
 
 def frozen_fingerprint(model: AttnRegDeepLab) -> str:
@@ -26,8 +27,15 @@ def frozen_fingerprint(model: AttnRegDeepLab) -> str:
         if name.startswith(model.frozen_prefixes):
             h.update(name.encode())
             h.update(t.detach().cpu().float().numpy().tobytes())
-    h.update(str(model.cfg.input_size).encode())
+    h.update(InputSpec.of(model.cfg).key.encode())
     return h.hexdigest()
+
+
+def _frame_sized(mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """A mask stored at another size than its frame, brought to the frame's (nearest neighbour)."""
+    if mask.shape == frame.shape:
+        return mask
+    return cv2.resize(mask, frame.shape[::-1], interpolation=cv2.INTER_NEAREST)
 
 
 def dihedral(a: np.ndarray, view: int) -> np.ndarray:
@@ -104,7 +112,7 @@ def build_stage2_items(
     batch_size: int = 16,
 ) -> list[Stage2Item]:
     """One item per (frame, view): cached frozen features plus its label and (for refinement) mask."""
-    size = model.cfg.input_size
+    spec = InputSpec.of(model.cfg)
     items: list[Stage2Item | None] = []
     pending: list[tuple[int, str, np.ndarray, bool]] = []
     # Decoder maps are big: keep them for frames spread evenly over the set (every embryo, not the first few).
@@ -116,7 +124,7 @@ def build_stage2_items(
         if not pending:
             return
         check()
-        batch = torch.stack([to_tensor(img, size) for _, _, img, _ in pending]).to(device)
+        batch = torch.stack([spec.tensor(img) for _, _, img, _ in pending]).to(device)
         with torch.no_grad():
             dec, pooled, _ = model.frozen_features(batch)
         for j, (slot, key, _, need_dec) in enumerate(pending):
@@ -130,23 +138,25 @@ def build_stage2_items(
 
     for n, s in enumerate(samples):
         raw = Path(s.image_path).read_bytes()
-        image = decode_grey_uint8(raw, s.image_path)  # one read serves the hash and the pixels
+        frame = decode_grey_uint8(raw, s.image_path)  # one read serves the hash and the pixels
         need_dec = n in seg_frames
-        mask = resize_mask(read_mask(s.mask_path), size) if need_dec else None
+        view = spec.view(frame)
+        image = spec.image(frame, view)
+        mask = view.mask_to_input(_frame_sized(read_mask(s.mask_path), frame), spec.size) if need_dec else None
         lo = s.lo_pct / 100 if s.has_label else float("nan")
         hi = s.hi_pct / 100 if s.has_label else float("nan")
         if not (need_dec or s.has_label):
             continue
-        for view in range(views):
-            key = cache.frame_key(raw, view) + f"_s{size}"
-            view_mask = torch.from_numpy(dihedral(mask, view)) if need_dec else None
+        for turn in range(views):
+            key = cache.frame_key(raw, turn) + "_" + spec.key
+            view_mask = torch.from_numpy(dihedral(mask, turn)) if need_dec else None
             items.append(Stage2Item(torch.empty(0), None, view_mask, lo, hi))
             entry = cache.get(key, need_dec)
             if entry is not None:
                 items[-1].pooled = entry["pooled"].float()
                 items[-1].dec = entry["dec"] if need_dec else None
             else:
-                pending.append((len(items) - 1, key, dihedral(image, view), need_dec))
+                pending.append((len(items) - 1, key, dihedral(image, turn), need_dec))
                 if len(pending) >= batch_size:
                     flush()
     flush()

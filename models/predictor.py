@@ -7,19 +7,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from models.attnregdeeplab import AttnRegDeepLab, argmax3
-from models.data import to_tensor
+from models.canonical import EmbryoView
+from models.data import InputSpec
 from models.device import channels_last_helps, select_device
 from models.weights import load_model
+
+_BACKGROUND_LOGITS = [0.0, -20.0, -20.0]  # outside the canonical view: background, never a cell or fragment
+
+
+def stretch_attention(att: np.ndarray) -> np.ndarray:
+    """Per-frame contrast for the attention view.
+
+    The gate's raw coefficients sit in a narrow band (a saturated white disc over the whole embryo, whatever
+    it looks at); stretched between their 5th and 99.5th percentiles over the part of the frame the network
+    saw, the map shows where, in this frame, the gate passes the most fine detail to the decoder (cell
+    edges, fragments) against where it damps it.
+    """
+    seen = att[::4, ::4]
+    seen = seen[seen > 0]
+    if seen.size < 16:
+        return att.astype(np.float32)
+    lo, hi = np.percentile(seen, (5.0, 99.5))
+    if hi - lo < 1e-4:
+        return np.zeros_like(att, dtype=np.float32)
+    return np.clip((att - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
 @dataclass(frozen=True)
 class Prediction:
     mask: np.ndarray  # (H, W) uint8 class ids 0/1/2 at the frame's own size
     fraction: float  # regression head's fragmentation fraction (0..1)
-    attention: np.ndarray  # (H, W) float32 in 0..1: the stride-4 attention gate's map
+    attention: np.ndarray  # (H, W) float32 in 0..1: the stride-4 attention gate's map, contrast per frame
 
     @property
     def regression_pct(self) -> float:
@@ -37,6 +57,7 @@ class Predictor:
         self.attention_index = model.display_attention
         self.meta = meta or {}
         self.input_size = model.cfg.input_size
+        self.spec = InputSpec.of(model.cfg)
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "auto") -> Predictor:
@@ -48,29 +69,27 @@ class Predictor:
     def version(self) -> str:
         return str(self.meta.get("version") or self.meta.get("sha256", "")[:12] or "unversioned")
 
-    def preprocess(self, frames: list[np.ndarray]) -> torch.Tensor:
-        return torch.stack([to_tensor(f, self.input_size) for f in frames])
+    def preprocess(self, frames: list[np.ndarray]) -> tuple[torch.Tensor, list[EmbryoView]]:
+        """The network's input batch and, per frame, the view it was taken from (canonical or whole)."""
+        pairs = [self.spec.frame_tensor(f) for f in frames]
+        return torch.stack([t for t, _ in pairs]), [v for _, v in pairs]
 
     @torch.inference_mode()
     def forward(self, batch: torch.Tensor):
         return self.model(batch.to(self.device))
 
-    def postprocess(self, out, sizes: list[tuple[int, int]]) -> list[Prediction]:
-        """Masks at frame size: logits upsampled bilinearly, then argmax (softmax would not change it)."""
+    def postprocess(self, out, views: list[EmbryoView]) -> list[Prediction]:
+        """Masks at frame size: logits resized bilinearly onto the view's window of the frame (background
+        outside it), then argmax (softmax would not change it)."""
         results = []
-        for i, (h, w) in enumerate(sizes):
-            logits = F.interpolate(out.seg_logits[i : i + 1].float(), size=(h, w), mode="bilinear", align_corners=False)
+        for i, view in enumerate(views):
+            logits = view.tensor_to_frame(out.seg_logits[i : i + 1].float(), _BACKGROUND_LOGITS)
             mask = argmax3(logits[0]).cpu().numpy()
             if self.attention_index is not None:
-                att = F.interpolate(
-                    out.attention[self.attention_index][i : i + 1].float(),
-                    size=(h, w),
-                    mode="bilinear",
-                    align_corners=False,
-                )
-                attention = att[0, 0].clamp(0, 1).cpu().numpy()
+                att = view.tensor_to_frame(out.attention[self.attention_index][i : i + 1].float(), 0.0)
+                attention = stretch_attention(att[0, 0].clamp(0, 1).cpu().numpy())
             else:
-                attention = np.zeros((h, w), np.float32)
+                attention = np.zeros(view.frame_shape, np.float32)
             results.append(Prediction(mask=mask, fraction=float(out.fraction[i].clamp(0, 1)), attention=attention))
         return results
 
@@ -81,5 +100,5 @@ class Predictor:
         for f in frames:
             if f.ndim != 2 or f.dtype != np.uint8:
                 raise ValueError(f"frames must be 2-D uint8, got shape {f.shape} dtype {f.dtype}")
-        out = self.forward(self.preprocess(frames))
-        return self.postprocess(out, [f.shape for f in frames])
+        batch, views = self.preprocess(frames)
+        return self.postprocess(self.forward(batch), views)

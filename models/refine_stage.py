@@ -11,11 +11,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
 from models.attnregdeeplab import AttnRegDeepLab
-from models.data import Sample, read_grey_uint8, read_mask, resize_mask, to_tensor
+from models.data import InputSpec, Sample, read_grey_uint8, read_mask
 from models.device import channels_last, is_distributed, rank
 from models.features import dihedral
 from models.losses import segmentation_loss
@@ -37,19 +38,25 @@ def build_refine_items(
     batch_size: int = 16,
 ) -> list[RefineItem]:
     """The frozen network's logits of every masked frame (one forward pass each, in batches)."""
-    size = model.cfg.input_size
+    spec = InputSpec.of(model.cfg)
+    size = spec.size
     items: list[RefineItem] = []
     masked = [s for s in samples if s.mask_path]
     model.eval()
     for start in range(0, len(masked), batch_size):
         check()
         chunk = masked[start : start + batch_size]
-        images = torch.stack([to_tensor(read_grey_uint8(s.image_path), size) for s in chunk])
+        frames = [read_grey_uint8(s.image_path) for s in chunk]
+        views = [spec.view(f) for f in frames]
+        images = torch.stack([spec.tensor(spec.image(f, v)) for f, v in zip(frames, views, strict=True)])
         with torch.no_grad():
             dec, pooled, _ = model.frozen_features(images.to(device))
             logits = model.heads(dec, pooled, (size, size))[0]
-        for s, image, lg in zip(chunk, images, logits, strict=True):
-            mask = resize_mask(read_mask(s.mask_path), size)
+        for s, frame, view, image, lg in zip(chunk, frames, views, images, logits, strict=True):
+            mask = read_mask(s.mask_path)
+            if mask.shape != frame.shape:
+                mask = cv2.resize(mask, frame.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            mask = view.mask_to_input(mask, size)
             items.append(RefineItem(image.half().numpy(), lg.half().cpu().contiguous().numpy(), mask))
     return items
 

@@ -1,4 +1,4 @@
-"""Two-stage training of AttnRegDeepLab (DESIGN section 4), usable from the CLI and from a GUI worker.
+"""Two-stage training of AttnRegDeepLab (ARCHITECTURE.md section 4), usable from the CLI and from a GUI worker.
 
 Stage 1 trains encoder + ASPP + gated decoder + seg head on masks (CE + Dice). Stage 2 freezes that
 part, caches what it computes, and trains the regression head (range loss; MAE for exact labels) plus the
@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from models.attnregdeeplab import AttnRegDeepLab, ModelConfig
-from models.data import Sample, SegRegDataset, split_by_embryo
+from models.data import InputSpec, Sample, SegRegDataset, split_by_embryo
 from models.device import channels_last, init_distributed, is_distributed, rank, release_device_memory, select_device
 from models.features import FeatureCache, build_stage2_items
 from models.losses import range_loss, segmentation_loss
@@ -347,7 +347,6 @@ def train(
 
 def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
     model, init_meta = build_model(cfg, device)
-    input_size = model.cfg.input_size
     usable = [s for s in samples if s.mask_path or s.has_label]
     if cfg.stage in ("1", "refine"):
         usable = [s for s in usable if s.mask_path]
@@ -372,7 +371,7 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
     if cfg.stage == "2" and model.reg_head is None:
         raise TrainingError("this model has no regression head; stage 2 has nothing to train")
     stopper = _Stopper(should_stop, cfg.max_minutes)
-    val_ds = SegRegDataset(val_s, input_size, augment=False)
+    val_ds = SegRegDataset(val_s, InputSpec.of(model.cfg), augment=False)
     val_loader = _loader(val_ds, cfg.batch_size, False, cfg.seed, 0, False) if val_s else None
     if val_loader is not None and is_distributed():
         val_loader = DataLoader(val_ds, batch_size=cfg.batch_size)  # every rank scores the whole val set
@@ -479,7 +478,7 @@ class _ImageRun:
     def __init__(self, cfg: TrainConfig, model: AttnRegDeepLab, train_s: list[Sample], device, stopper: _Stopper):
         self.cfg, self.model, self.device, self.stopper = cfg, model, device, stopper
         crop = cfg.crop if cfg.stage == "1" else None  # the regression target needs the whole frame
-        self.dataset = SegRegDataset(train_s, model.cfg.input_size, augment=True, seed=cfg.seed, crop=crop)
+        self.dataset = SegRegDataset(train_s, InputSpec.of(model.cfg), augment=True, seed=cfg.seed, crop=crop)
         drop_last = len(train_s) > cfg.batch_size  # BatchNorm needs 2+ samples; ASPP pooling needs it too
         self.loader = _loader(self.dataset, cfg.batch_size, True, cfg.seed, cfg.num_workers, drop_last)
         self.net = wrap_ddp(model, device)

@@ -126,3 +126,69 @@ def test_fragment_errors_bench_quick(tiny_weights):
 
     result = main(["--quick", "--weights", str(tiny_weights)])
     assert result["frames"] == 4 and "share_whole_objects" in result
+
+
+def _tiny_real_layout(root, n_embryos: int = 3):
+    """A layout-v1 'real' set: a few generator embryos standing in for the real labelled frames."""
+    from embryograde_app.core.synthetic import generate_dataset
+
+    generate_dataset(root, embryos=n_embryos, frames=2, size=96, seed=21)
+    return root
+
+
+def test_loeo_folds_never_train_on_the_test_embryo(tmp_path):
+    from bench.real_eval import loeo_folds
+    from embryograde_app.core.training_data import samples_from_layout
+
+    samples = samples_from_layout(_tiny_real_layout(tmp_path / "real", 4))
+    folds = loeo_folds(samples)
+    assert [e for e, _, _ in folds] == sorted({s.embryo_id for s in samples})
+    for embryo, train, test in folds:
+        assert test and all(s.embryo_id == embryo for s in test)
+        assert not {s.image_path for s in train} & {s.image_path for s in test}
+        assert len(train) + len(test) == len(samples)
+
+
+def test_real_eval_quick(tmp_path, tiny_weights):
+    from bench.real_eval import main
+
+    data = _tiny_real_layout(tmp_path / "real")
+    result = main([
+        "--quick", "--data", str(data), "--weights", str(tiny_weights), "--init", str(tiny_weights),
+        "--work", str(tmp_path / "work"), "--synth-embryos", "2", "--json", str(tmp_path / "r.json"),
+        "--md", str(tmp_path / "r.md"),
+    ])
+    assert set(result["folds"]) == {"E000", "E001", "E002"}
+    for fold in result["folds"].values():
+        assert fold["n_frames"] == 2 and 0.0 <= fold["dice_blastomere"] <= 1.0
+    assert result["loeo"]["n_frames"] == 6
+    assert result["zero_shot"]["pooled"]["n_frames"] == 6
+    text = (tmp_path / "r.md").read_text()
+    assert "pooled" in text and "E001" in text
+
+
+def test_correction_curve_quick(tmp_path, tiny_weights):
+    """K frames become a person's corrections in a project, retrained by the window's own code path."""
+    from bench.correction_curve import main, pick_frames
+
+    data = _tiny_real_layout(tmp_path / "real", 4)
+    result = main([
+        "--data", str(data), "--init", str(tiny_weights), "--test-embryo", "E000", "--ks", "0", "2", "all",
+        "--work", str(tmp_path / "work"), "--stage1-epochs", "1", "--stage2-epochs", "1", "--edge-epochs", "1",
+        "--generator-frames", "2", "--views", "1", "--threads", "1",
+        "--json", str(tmp_path / "c.json"), "--png", str(tmp_path / "c.png"),
+    ])
+    assert [p["k"] for p in result["points"]] == [0, 2, 6]
+    assert result["points"][0]["retrain_minutes"] == 0 and result["points"][0]["stages"] == []
+    for point in result["points"][1:]:
+        assert point["stages"] == ["1", "2", "refine"] and point["n_frames"] == 2
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    from embryograde_app.core.store import ProjectStore
+
+    with ProjectStore(tmp_path / "work" / "k2") as store:  # the masks are stored as a person's corrections
+        kinds = {store.latest_mask(f.id, ("human",)) is not None for f in store.frames()}
+        assert kinds == {True} and len(store.frames()) == 2
+    from embryograde_app.core.training_data import samples_from_layout
+
+    picked = pick_frames(samples_from_layout(data), 2)
+    assert len({s.embryo_id for s in picked}) == 2  # two embryos, not two frames of one

@@ -18,7 +18,8 @@ from models.weights import read_metadata, sha256_of
 
 
 def _settings(project, **kw) -> rt.RetrainSettings:
-    base = {"project": str(project), "epochs": 1, "batch_size": 4, "device": "cpu", "views": 1, "val_fraction": 0.34}
+    base = {"project": str(project), "epochs": 1, "batch_size": 4, "device": "cpu", "views": 1, "val_fraction": 0.34,
+            "generator_frames": 4}
     base.update(kw)
     return rt.RetrainSettings(**base)
 
@@ -174,6 +175,25 @@ def test_stage1_then_stage2_makes_one_candidate(project):
     assert set(candidate.data_summary["stages"]) == {"stage1", "stage2"}
     assert _candidate_files(project) == [f"{candidate.version}.{ext}" for ext in ("json", "owner", "safetensors")]
     assert _active(project) == "tiny-test"
+
+
+def test_stage1_follows_the_real_recipe(project):
+    """Segmentation retraining moves the model to the canonical embryo view, mixes generator frames made once
+    into the project, repeats the person's frames, and grades from the masks' area (area_input)."""
+    from models.weights import model_config_of
+
+    candidate = rt.retrain(_settings(project, stage="1", stage1_epochs=1, epochs=1))
+    cfg = model_config_of(candidate.weights)
+    assert cfg.canonical_crop and cfg.input_norm == "per_image" and cfg.area_input
+    generated = list((project / rt.GENERATOR_DIR).iterdir())
+    assert [p.name for p in generated] == [f"seed{rt.GENERATOR_SEED}_4"]
+    assert (generated[0] / "labels.csv").exists()
+    stage1 = candidate.data_summary["stages"]["stage1"]["train"]
+    person_masks = len([s for s in rt.gather_samples(ProjectStore(project)) if s.mask_path])
+    assert stage1["frames"] > person_masks  # repeated person frames + generator frames
+    again = rt.retrain(_settings(project, stage="1", stage1_epochs=1, epochs=1))
+    assert again.weights != candidate.weights
+    assert [p.name for p in (project / rt.GENERATOR_DIR).iterdir()] == [f"seed{rt.GENERATOR_SEED}_4"]
 
 
 def test_refine_retrain_gives_a_model_without_a_refiner_one_and_trains_only_it(project):

@@ -1,4 +1,4 @@
-"""Grading schemes, fragmentation %, layout-v1 labels: the domain contracts of DESIGN section 3 and 5."""
+"""Grading schemes, fragmentation %, layout-v1 labels: the domain contracts of ARCHITECTURE.md section 3 and 5."""
 
 from __future__ import annotations
 

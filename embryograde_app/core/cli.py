@@ -1,4 +1,4 @@
-"""Command line (DESIGN section 6): `python main.py <command>` == `embryograde <command>`.
+"""Command line (ARCHITECTURE.md section 6): `python main.py <command>` == `embryograde <command>`.
 
 Torch and Qt are imported inside the commands that need them, so `--help` and `synth` start fast.
 Every failure on bad input is one line on stderr and a non-zero exit status.

@@ -41,11 +41,18 @@ def evaluate_predictor(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Metrics of a models.predictor.Predictor on samples; masks compared at the label's resolution."""
+    return evaluate_predictions(predictions(predictor, samples, batch_size, progress), scheme_name)
+
+
+def evaluate_predictions(pairs, scheme_name: str = DEFAULT_SCHEME) -> dict:
+    """Metrics of (sample, prediction) pairs, e.g. pooled over the folds of a cross-validation."""
     scheme = get_scheme(scheme_name)
     dice = DiceCounter()
     abs_errors, area_errors, truth_bins, pred_bins, area_bins = [], [], [], [], []
     violations = n_range = 0
-    for s, p in predictions(predictor, samples, batch_size, progress):
+    samples = []
+    for s, p in pairs:
+        samples.append(s)
         reg_pct = p.regression_pct
         if s.mask_path:
             truth = read_mask(s.mask_path)

@@ -100,13 +100,13 @@ def run_jobs(
         if not batch_jobs:
             return
         t = time.perf_counter()
-        tensor = predictor.preprocess(batch_frames)
+        tensor, views = predictor.preprocess(batch_frames)
         times.preprocess += time.perf_counter() - t
         t = time.perf_counter()
         out = predictor.forward(tensor)
         times.forward += time.perf_counter() - t
         t = time.perf_counter()
-        predictions = predictor.postprocess(out, [f.shape for f in batch_frames])
+        predictions = predictor.postprocess(out, views)
         times.postprocess += time.perf_counter() - t
         t = time.perf_counter()
         for job, pred in zip(batch_jobs, predictions, strict=True):

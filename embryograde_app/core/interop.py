@@ -2,7 +2,7 @@
 
 Putting them into a project is annotation_import's job; taking a project out again is project_export's.
 
-Masks are uint8 class ids: 0 background, 1 blastomere ("cell"), 2 fragment (DESIGN section 3).
+Masks are uint8 class ids: 0 background, 1 blastomere ("cell"), 2 fragment (ARCHITECTURE.md section 3).
 
 labelme
     Shapes labelled "cell"/"blastomere" become class 1 and "fragment"/"frag" class 2 (case-insensitive,

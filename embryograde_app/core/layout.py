@@ -1,4 +1,4 @@
-"""Dataset layout v1 (DESIGN section 5): frames/, masks/ and labels.csv.
+"""Dataset layout v1 (ARCHITECTURE.md section 5): frames/, masks/ and labels.csv.
 
 DIR/frames/<embryo_id>/<frame:04d>.png   grey uint8 (or uint16)
 DIR/masks/<embryo_id>/<frame:04d>.png    uint8 class ids 0/1/2 (optional per frame)

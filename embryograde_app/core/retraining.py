@@ -26,7 +26,7 @@ from embryograde_app.core.store import ProjectError, ProjectStore
 
 CANDIDATES_DIR = "models/candidates"
 FEATURE_CACHE_DIR = "cache/features"
-DICE_TOLERANCE = 0.01  # DESIGN section 4: stage 2 must not lower fragment Dice by more than this
+DICE_TOLERANCE = 0.01  # ARCHITECTURE.md section 4: stage 2 must not lower fragment Dice by more than this
 STAGES = {
     "2": "grading head (stage 2)",
     "1": "segmentation, then grading head (stage 1 + 2)",
@@ -59,6 +59,10 @@ class RetrainSettings:
     init_weights: str | None = None  # None: the project's active model
     scheme: str = DEFAULT_SCHEME
     max_minutes: float | None = None
+    # Stage "1" follows the real-embryo recipe (models/real_recipe.py): the person's frames, repeated, mixed
+    # with this many generator frames (made once into PROJECT/cache/generator), which keep what the generator
+    # taught while a few corrections teach the real look.
+    generator_frames: int = 64
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -197,10 +201,14 @@ def retrain(
     t0 = time.monotonic()
     try:
         init, history, summary, done = str(parent_path), [], {}, 0.0
+        generator = _generator_samples(root, settings.generator_frames) if settings.stage == "1" else []
         for stage, weight in plan:
-            cfg = _train_config(settings, stage, init, root, val_embryos)
+            if settings.stage == "1":  # segmentation and grading: the real-embryo recipe
+                cfg, stage_samples = _recipe_stage(settings, stage, init, root, val_embryos, samples, generator)
+            else:
+                cfg, stage_samples = _train_config(settings, stage, init, root, val_embryos), samples
             emit(RetrainUpdate("features" if stage == "2" else f"stage {stage}", stage, fraction=done))
-            result = _train_stage(cfg, samples, emit, should_stop, done, weight)
+            result = _train_stage(cfg, stage_samples, emit, should_stop, done, weight)
             history += [dict(h, stage=stage) for h in result.history]
             summary[f"stage{stage}"] = result.data_summary
             done += weight
@@ -275,6 +283,71 @@ def _train_config(settings: RetrainSettings, stage: str, init: str, root: Path, 
         max_minutes=settings.max_minutes,
         val_embryos=val_embryos,
     )
+
+
+def _recipe(settings: RetrainSettings):
+    from models.real_recipe import RealRecipe
+
+    default = RealRecipe()
+    return RealRecipe(
+        stage1_minutes=settings.max_minutes,
+        stage1_epochs=settings.stage1_epochs,
+        stage1_lr=settings.stage1_lr,
+        stage1_crop=settings.crop or default.stage1_crop,
+        synth_frames=settings.generator_frames,
+        stage2_epochs=settings.epochs,
+        stage2_lr=settings.lr,
+        stage2_views=settings.views,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        device=settings.device,
+    )
+
+
+def _recipe_stage(settings: RetrainSettings, stage: str, init: str, root: Path, val_embryos, samples, generator):
+    """Stage 1 or 2 of the real-embryo recipe on the project's frames; the held-out embryos validate."""
+    from models import real_recipe
+
+    recipe = _recipe(settings)
+    held_out = set(val_embryos)
+    common = {
+        "val_embryos": val_embryos,
+        "patience": settings.patience,
+        "cache_dir": str(root / FEATURE_CACHE_DIR),
+    }
+    if stage == "1":
+        cfg = real_recipe.stage1_config(recipe, init, **common)
+        return cfg, real_recipe.stage1_samples(samples, generator, recipe, held_out)
+    cfg = real_recipe.stage2_config(recipe, init, **common)
+    return cfg, real_recipe.stage2_samples(samples, generator, recipe, held_out)
+
+
+GENERATOR_DIR = "cache/generator"
+GENERATOR_SEED = 1004  # not a seed of the bundled model's training or test sets
+
+
+def _generator_samples(root: Path, frames: int) -> list:
+    """Generator frames for the recipe's mix, written once per project (to a temporary folder, then renamed,
+    so a run killed half-way leaves nothing half-written that a later run would trust)."""
+    import shutil
+    import tempfile
+
+    from embryograde_app.core.synthetic import generate_dataset
+    from embryograde_app.core.training_data import samples_from_layout
+
+    if frames <= 0:
+        return []
+    folder = root / GENERATOR_DIR / f"seed{GENERATOR_SEED}_{frames}"
+    if not (folder / "labels.csv").exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".gen-", dir=folder.parent))
+        try:
+            generate_dataset(tmp, (frames + 1) // 2, 2, size=256, seed=GENERATOR_SEED)
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return samples_from_layout(folder)[:frames]
 
 
 def _train_stage(cfg, samples, emit: UpdateFn, should_stop: StopFn | None, start: float, weight: float):
@@ -443,7 +516,7 @@ def publish(candidate: Candidate, activate: bool = True) -> Path:
         _remove_weights(target)
         # Copied in first (never over an existing file), registered, then the candidate dropped: a failed
         # registration leaves the candidate as it was to publish again, and nothing in models/ is replaced.
-        # The sidecar carries the held-out comparison too (DESIGN section 4: metrics travel with the file).
+        # The sidecar carries the held-out comparison too (ARCHITECTURE.md section 4: metrics travel with the file).
         sidecar = dict(read_metadata(source), metrics=metrics)
         try:
             sidecar_bytes = json.dumps(sidecar, indent=1, default=float).encode("utf-8")

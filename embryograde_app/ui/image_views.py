@@ -1,9 +1,9 @@
 """Three linked pyqtgraph views: the frame, the frame with its mask, the frame with an attention heat map.
 
 One base ImageItem per view plus one RGBA overlay item; the ViewBoxes are linked so pan and zoom move together.
-A frame switch must stay well under a display refresh (DESIGN section 8: < 16 ms at 500x500), so every image is
-handed to pyqtgraph in a form it wraps as a QImage without a per-pixel pass: uint8 grey or uint8 RGBA with
-levels=None (levels, even (0, 255), send RGBA through pyqtgraph's slow makeARGB and grey through a rebuilt
+A frame switch must stay well under a display refresh (ARCHITECTURE.md section 8: < 16 ms at 500x500), so every
+image is handed to pyqtgraph in a form it wraps as a QImage without a per-pixel pass: uint8 grey or uint8 RGBA
+with levels=None (levels, even (0, 255), send RGBA through pyqtgraph's slow makeARGB and grey through a rebuilt
 colour table on every render).
 """
 
@@ -56,7 +56,7 @@ class LinkedViews(QWidget):
         super().__init__(parent)
         self.image_view = FrameView("Frame", "view_image")
         self.overlay_view = FrameView("Masks  (blastomere, fragment)", "view_overlay")
-        self.attention_view = FrameView("Attention", "view_attention")
+        self.attention_view = FrameView("Attention  (gate, contrast per frame)", "view_attention")
         # The colour bar lives in its own widget: views of unequal size fight when X and Y are both linked.
         self.colour_bar_widget = pg.GraphicsLayoutWidget()
         self.colour_bar_widget.setBackground("#151515")
@@ -66,7 +66,7 @@ class LinkedViews(QWidget):
             colorMap=pg.ColorMap(np.linspace(0, 1, 256), heat_lut()),
             interactive=False,
             width=12,
-            label="gate",
+            label="gate (relative)",
         )
         self.colour_bar_widget.addItem(self.colour_bar, row=0, col=0)
         layout = QHBoxLayout(self)

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QProgressBar, QPushButton, QTableWidget
 from embryograde_app.core.retraining import CANDIDATES_DIR
 from embryograde_app.core.store import ProjectStore
 
-FAST = {"epochs": 3, "views": 1, "device": "cpu", "batch_size": 4, "val_fraction": 0.34}
+FAST = {"epochs": 3, "views": 1, "device": "cpu", "batch_size": 4, "val_fraction": 0.34, "generator_frames": 4}
 
 
 def _active(project) -> str:
