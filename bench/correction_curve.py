@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.real_eval import REAL_LABELLED, RESULTS, predict_pairs, summarise
+from bench.real_eval import REAL_LABELLED, RESULTS, has_real_data, predict_pairs, summarise, write_result
 from embryograde_app.paths import GENERATOR_WEIGHTS, REPO_ROOT
 
 DEFAULT_TEST_EMBRYO = "20230306-2559-5"
@@ -206,13 +206,10 @@ def main(argv: list[str] | None = None) -> dict | int:
     parser.add_argument("--json", default=str(RESULTS / "correction_curve.json"))
     parser.add_argument("--png", default=str(REPO_ROOT / "docs" / "correction-curve.png"))
     args = parser.parse_args(argv)
-    if not Path(args.data, "labels.csv").exists():
-        print(f"{args.data}: real labelled frames not found (they live next to the repository)", file=sys.stderr)
+    if not has_real_data(args.data):
         return 1
     result = run(args)
-    result["command"] = "python -m bench.correction_curve " + " ".join(argv if argv is not None else sys.argv[1:])
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+    write_result(result, args.json, "bench.correction_curve", argv)
     plot(result, args.png)
     return result
 

@@ -131,6 +131,21 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
+def has_real_data(data: str | Path) -> bool:
+    """The real labelled frames are there (they live next to the repository); if not, say so."""
+    if Path(data, "labels.csv").exists():
+        return True
+    print(f"{data}: real labelled frames not found (they live next to the repository)", file=sys.stderr)
+    return False
+
+
+def write_result(result: dict, path: str | Path, module: str, argv: list[str] | None) -> None:
+    """The result as JSON, with the command that made it."""
+    result["command"] = f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2, default=str))
+
+
 def _fmt(v) -> str:
     if v is None:
         return "—"
@@ -179,13 +194,10 @@ def main(argv: list[str] | None = None) -> dict | int:
     parser.add_argument("--json", default=str(RESULTS / "real_eval.json"))
     parser.add_argument("--md", default=str(RESULTS / "real_eval.md"))
     args = parser.parse_args(argv)
-    if not Path(args.data, "labels.csv").exists():
-        print(f"{args.data}: real labelled frames not found (they live next to the repository)", file=sys.stderr)
+    if not has_real_data(args.data):
         return 1
     result = run(args)
-    result["command"] = "python -m bench.real_eval " + " ".join(argv if argv is not None else sys.argv[1:])
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2, default=str))
+    write_result(result, args.json, "bench.real_eval", argv)
     Path(args.md).write_text(to_markdown(result))
     print(to_markdown(result))
     return result

@@ -47,13 +47,17 @@ class FramePrediction:
     regression_pct: float
     area_pct: float
     model_version: str
+    fragment_prob: np.ndarray | None = None  # uint8 0..255 (probability x 255), like attention
 
     def __post_init__(self) -> None:
         # Quantised here (a quarter of float32's memory in the prediction cache, and the heat map's table
         # index as it is); read-only because the cache and the views share the arrays.
         object.__setattr__(self, "attention", attention_index(self.attention))
-        for array in (self.mask, self.attention):
-            array.flags.writeable = False
+        if self.fragment_prob is not None:
+            object.__setattr__(self, "fragment_prob", attention_index(self.fragment_prob))
+        for array in (self.mask, self.attention, self.fragment_prob):
+            if array is not None:
+                array.flags.writeable = False
 
 
 def _leave_a_core_for_the_gui() -> None:
@@ -176,7 +180,13 @@ class InferenceWorker(QObject):
             return
         self.predicted.emit(
             FramePrediction(
-                request.key, pred.mask, pred.attention, pred.regression_pct, frag_pct(pred.mask), predictor.version
+                request.key,
+                pred.mask,
+                pred.attention,
+                pred.regression_pct,
+                frag_pct(pred.mask),
+                predictor.version,
+                getattr(pred, "fragment_prob", None),
             )
         )
 

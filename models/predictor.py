@@ -17,22 +17,24 @@ from models.weights import load_model
 _BACKGROUND_LOGITS = [0.0, -20.0, -20.0]  # outside the canonical view: background, never a cell or fragment
 
 
-def stretch_attention(att: np.ndarray) -> np.ndarray:
-    """Per-frame contrast for the attention view.
+def stretch_attention(att: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-frame contrast for the attention view, within the embryo.
 
-    The gate's raw coefficients sit in a narrow band (a saturated white disc over the whole embryo, whatever
-    it looks at); stretched between their 5th and 99.5th percentiles over the part of the frame the network
-    saw, the map shows where, in this frame, the gate passes the most fine detail to the decoder (cell
-    edges, fragments) against where it damps it.
+    The gate's raw coefficients are near 1 over the whole embryo and near 0 around it: a saturated disc
+    whatever the gate looks at. Stretched between their 5th and 99.5th percentiles over the embryo's own
+    pixels (the predicted cells and fragments), with everything outside the embryo dark, the map shows
+    where in this embryo the gate passes the most fine detail to the decoder, against where it damps it.
     """
-    seen = att[::4, ::4]
-    seen = seen[seen > 0]
-    if seen.size < 16:
+    inside = att[mask > 0]
+    if inside.size < 16:
         return att.astype(np.float32)
-    lo, hi = np.percentile(seen, (5.0, 99.5))
+    inside = inside[:: max(1, inside.size // 20000)]
+    lo, hi = np.percentile(inside, (5.0, 99.5))
     if hi - lo < 1e-4:
-        return np.zeros_like(att, dtype=np.float32)
-    return np.clip((att - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+        return np.where(mask > 0, 0.5, 0.0).astype(np.float32)
+    out = np.clip((att - lo) / (hi - lo), 0.0, 1.0)
+    out[mask == 0] = 0.0
+    return out.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Prediction:
     mask: np.ndarray  # (H, W) uint8 class ids 0/1/2 at the frame's own size
     fraction: float  # regression head's fragmentation fraction (0..1)
     attention: np.ndarray  # (H, W) float32 in 0..1: the stride-4 attention gate's map, contrast per frame
+    fragment_prob: np.ndarray | None = None  # (H, W) float32 in 0..1: the network's probability of "fragment"
 
     @property
     def regression_pct(self) -> float:
@@ -85,12 +88,14 @@ class Predictor:
         for i, view in enumerate(views):
             logits = view.tensor_to_frame(out.seg_logits[i : i + 1].float(), _BACKGROUND_LOGITS)
             mask = argmax3(logits[0]).cpu().numpy()
+            fragment_prob = logits[0].softmax(dim=0)[2].cpu().numpy()
             if self.attention_index is not None:
                 att = view.tensor_to_frame(out.attention[self.attention_index][i : i + 1].float(), 0.0)
-                attention = stretch_attention(att[0, 0].clamp(0, 1).cpu().numpy())
+                attention = stretch_attention(att[0, 0].clamp(0, 1).cpu().numpy(), mask)
             else:
                 attention = np.zeros(view.frame_shape, np.float32)
-            results.append(Prediction(mask=mask, fraction=float(out.fraction[i].clamp(0, 1)), attention=attention))
+            fraction = float(out.fraction[i].clamp(0, 1))
+            results.append(Prediction(mask, fraction, attention, fragment_prob))
         return results
 
     def predict(self, frames: list[np.ndarray]) -> list[Prediction]:

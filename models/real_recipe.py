@@ -90,40 +90,49 @@ def stage2_samples(real: list[Sample], synth: list[Sample], recipe: RealRecipe, 
     return _repeat(train, recipe.stage2_real_repeats) + val + [s for s in synth if s.has_label]
 
 
-def stage1_config(recipe: RealRecipe, init_weights: str, **changes) -> TrainConfig:
-    """Stage 1 of the recipe; without validation embryos it runs its epochs or minutes in full."""
-    cfg = TrainConfig(
-        stage="1",
-        epochs=recipe.stage1_epochs,
-        batch_size=recipe.batch_size,
-        lr=recipe.stage1_lr,
+def _config(recipe: RealRecipe, stage: str, init_weights: str, epochs: int, **fields) -> TrainConfig:
+    """A stage of the recipe without a validation split: it runs its epochs (or minutes) in full."""
+    return TrainConfig(
+        stage=stage,
+        epochs=epochs,
         val_fraction=0.0,
-        patience=recipe.stage1_epochs,
+        patience=epochs,
         seed=recipe.seed,
         device=recipe.device,
         init_weights=init_weights,
+        val_embryos=(),
+        **fields,
+    )
+
+
+def stage1_config(recipe: RealRecipe, init_weights: str, **changes) -> TrainConfig:
+    """Stage 1: the whole segmentation network, on the canonical view (the overrides move a whole-frame
+    generator model to it)."""
+    cfg = _config(
+        recipe,
+        "1",
+        init_weights,
+        recipe.stage1_epochs,
+        batch_size=recipe.batch_size,
+        lr=recipe.stage1_lr,
         init_overrides=recipe.overrides(),
         max_minutes=recipe.stage1_minutes,
         crop=recipe.stage1_crop or None,
-        val_embryos=(),
     )
     return replace(cfg, **changes)
 
 
 def stage2_config(recipe: RealRecipe, init_weights: str, **changes) -> TrainConfig:
-    cfg = TrainConfig(
-        stage="2",
-        epochs=recipe.stage2_epochs,
+    """Stage 2: the grading head (reading the masks' area), injection and seg head on cached features."""
+    cfg = _config(
+        recipe,
+        "2",
+        init_weights,
+        recipe.stage2_epochs,
         batch_size=32,
         lr=recipe.stage2_lr,
-        val_fraction=0.0,
-        patience=recipe.stage2_epochs,
-        seed=recipe.seed,
-        device=recipe.device,
-        init_weights=init_weights,
         init_overrides={"area_input": True} if recipe.area_input else {},
         stage2_views=recipe.stage2_views,
-        val_embryos=(),
     )
     return replace(cfg, **changes)
 

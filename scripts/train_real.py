@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.real_eval import REAL_LABELLED, ensure_synth  # noqa: E402
+from bench.real_eval import METRIC_KEYS, REAL_LABELLED, ensure_synth  # noqa: E402
 from embryograde_app.paths import BUNDLED_WEIGHTS, GENERATOR_WEIGHTS, REPO_ROOT  # noqa: E402
 
 GUARD_SEED, GUARD_EMBRYOS, GUARD_FRAMES = 90210, 30, 2
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if (failures or over_budget) and not args.force:
         print("not published: " + "; ".join(failures + ([f"chain {meta['total_training_minutes']} min"] * over_budget)))
         return 1
-    keep = ("dice_fragment", "dice_blastomere", "dice_fragment_within_1px", "mae_pct", "area_mae_pct",
-            "grade_accuracy", "kappa_linear", "n_frames")
+    keep = (*METRIC_KEYS, "kappa_linear")
     meta["metrics"] = {
         "synthetic_guard": {"seed": GUARD_SEED, "embryos": GUARD_EMBRYOS, **{k: guard.get(k) for k in keep}},
         "real_leave_one_embryo_out": loeo,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from embryograde_app.core.overlays import CLASS_COLOURS, embryo_box, heat_lut, heat_rgba, mask_rgba
 
@@ -25,7 +25,7 @@ class FrameView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setObjectName(object_name)
         self.setBackground("#151515")
-        self.addLabel(title, row=0, col=0, color="#cfcfcf")
+        self.title = self.addLabel(title, row=0, col=0, color="#cfcfcf")
         self.view_box: pg.ViewBox = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.base = pg.ImageItem(axisOrder="row-major")
         self.overlay = pg.ImageItem(axisOrder="row-major")
@@ -49,6 +49,9 @@ class FrameView(pg.GraphicsLayoutWidget):
             self.overlay.setImage(rgba, autoLevels=False, levels=None)
 
 
+ATTENTION_TITLES = ("Fragment probability", "Attention gate  (relative within the embryo)")
+
+
 class LinkedViews(QWidget):
     """The image, overlay and attention views side by side, panning and zooming together."""
 
@@ -56,7 +59,18 @@ class LinkedViews(QWidget):
         super().__init__(parent)
         self.image_view = FrameView("Frame", "view_image")
         self.overlay_view = FrameView("Masks  (blastomere, fragment)", "view_overlay")
-        self.attention_view = FrameView("Attention  (gate, contrast per frame)", "view_attention")
+        self.attention_view = FrameView(ATTENTION_TITLES[0], "view_attention")
+        # What the third view shows: the network's fragment probability (where it hesitates), or the stride-4
+        # attention gate's map (contrast stretched within the embryo; raw, it is a saturated disc).
+        self.attention_source = QComboBox()
+        self.attention_source.setObjectName("attention_source_combo")
+        self.attention_source.addItems(["Fragment probability", "Attention gate"])
+        self.attention_source.setToolTip(
+            "Fragment probability: how sure the network is that a pixel is fragment (0-1).\n"
+            "Attention gate: where the gate passes the most fine detail to the decoder, relative within this embryo."
+        )
+        self.attention_source.currentIndexChanged.connect(self._redraw_attention)
+        self._maps: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
         # The colour bar lives in its own widget: views of unequal size fight when X and Y are both linked.
         self.colour_bar_widget = pg.GraphicsLayoutWidget()
         self.colour_bar_widget.setBackground("#151515")
@@ -66,15 +80,22 @@ class LinkedViews(QWidget):
             colorMap=pg.ColorMap(np.linspace(0, 1, 256), heat_lut()),
             interactive=False,
             width=12,
-            label="gate (relative)",
+            label="probability",
         )
         self.colour_bar_widget.addItem(self.colour_bar, row=0, col=0)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        switch_row = QHBoxLayout()
+        switch_row.addStretch(1)
+        switch_row.addWidget(self.attention_source)
+        outer.addLayout(switch_row)
+        layout = QHBoxLayout()
         layout.setSpacing(4)
         for view in self.views:
             layout.addWidget(view, 1)
         layout.addWidget(self.colour_bar_widget)
+        outer.addLayout(layout, 1)
         for view in self.views[1:]:
             view.view_box.setXLink(self.image_view.view_box)
             view.view_box.setYLink(self.image_view.view_box)
@@ -93,10 +114,16 @@ class LinkedViews(QWidget):
         for view in self.views:
             view.set_frame(image)
 
-    def show_frame(self, image: np.ndarray, mask: np.ndarray | None, attention: np.ndarray | None) -> None:
+    def show_frame(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray | None,
+        attention: np.ndarray | None,
+        fragment_prob: np.ndarray | None = None,
+    ) -> None:
         self.show_image(image)
         self.show_mask(mask)
-        self.show_attention(attention)
+        self.show_attention(attention, fragment_prob)
 
     def show_mask(self, mask: np.ndarray | None) -> None:
         rgba = None if mask is None else mask_rgba(mask, self.opacity, self.outline, self.colours)
@@ -125,8 +152,15 @@ class LinkedViews(QWidget):
         self._frame_embryo_next = False
         self.image_view.view_box.autoRange(padding=0.0)
 
-    def show_attention(self, attention: np.ndarray | None) -> None:
-        if attention is None:
-            self.attention_view.set_overlay(None)
-            return
-        self.attention_view.set_overlay(heat_rgba(attention))
+    def show_attention(self, attention: np.ndarray | None, fragment_prob: np.ndarray | None = None) -> None:
+        """The third view's heat map: the fragment probability or the gate's map, as the switch says."""
+        self._maps = (attention, fragment_prob)
+        self._redraw_attention()
+
+    def _redraw_attention(self, *_args) -> None:
+        gate = self.attention_source.currentIndex() == 1
+        attention, fragment_prob = self._maps
+        shown = attention if gate or fragment_prob is None else fragment_prob
+        self.attention_view.title.setText(ATTENTION_TITLES[1 if shown is attention else 0])
+        self.colour_bar.getAxis("left").setLabel("gate (relative)" if shown is attention else "probability")
+        self.attention_view.set_overlay(None if shown is None else heat_rgba(shown))

@@ -441,7 +441,7 @@ class MainWindow(QMainWindow):
         mask = pred.mask if show_model and pred is not None else stored  # the stored mask until the model has run
         self._shown_mask = mask
         self.views.show_mask(mask)
-        self.views.show_attention(pred.attention if pred is not None else None)
+        self.views.show_attention(pred.attention if pred else None, pred.fragment_prob if pred else None)
         self.readouts.show_frame(pred, mask, entry.label(index))
         self.review_panel.show_frame(frag_pct(stored) if stored is not None else None)
 

@@ -50,6 +50,7 @@ class FakePrediction:
     mask: np.ndarray
     fraction: float
     attention: np.ndarray
+    fragment_prob: np.ndarray | None = None
 
     @property
     def regression_pct(self) -> float:
@@ -77,7 +78,8 @@ class FakePredictor:
             mask = np.zeros(frame.shape, np.uint8)
             mask[frame > 120] = 1
             mask[frame > 200] = 2
-            out.append(FakePrediction(mask, 0.42, (frame / 255.0).astype(np.float32)))
+            attention = (frame / 255.0).astype(np.float32)
+            out.append(FakePrediction(mask, 0.42, attention, (mask == 2).astype(np.float32)))
         return out
 
 

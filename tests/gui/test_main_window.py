@@ -192,6 +192,21 @@ def test_event_loop_keeps_ticking_while_a_slow_model_runs(make_window, tiny_data
     assert all(n >= 1 for n in inside), inside
 
 
+def test_third_view_switches_between_fragment_probability_and_the_gate(window, qtbot):
+    from PySide6.QtWidgets import QComboBox
+
+    combo = window.findChild(QComboBox, "attention_source_combo")
+    views = window.views
+    qtbot.waitUntil(lambda: views._maps[1] is not None, timeout=5000)
+    assert combo.currentIndex() == 0 and views.attention_view.title.text == "Fragment probability"
+    prob_overlay = views.attention_view.overlay.image.copy()
+    combo.setCurrentIndex(1)
+    assert views.attention_view.title.text.startswith("Attention gate")
+    assert not np.array_equal(views.attention_view.overlay.image, prob_overlay)
+    combo.setCurrentIndex(0)
+    assert np.array_equal(views.attention_view.overlay.image, prob_overlay)
+
+
 def test_preferences_apply_scheme_colours_opacity_device(window, settings, qtbot):
     from embryograde_app.ui.preferences import PreferencesDialog
 
