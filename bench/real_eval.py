@@ -84,7 +84,7 @@ def predict_pairs(predictor, samples: list) -> list:
 def run(args: argparse.Namespace) -> dict:
     from embryograde_app.core.training_data import samples_from_layout
     from models.predictor import Predictor
-    from models.real_recipe import QUICK_RECIPE, RealRecipe, train_on_real
+    from models.real_recipe import QUICK_RECIPE, RealRecipe, train_on_real, with_overrides
     from models.weights import save_model
 
     data = Path(args.data)
@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> dict:
         recipe = replace(recipe, stage1_minutes=args.stage1_minutes)
     if args.stage2_epochs is not None:
         recipe = replace(recipe, stage2_epochs=args.stage2_epochs)
+    recipe = with_overrides(recipe, args)
     result: dict = {"data": str(data), "recipe": recipe.__dict__, "init": str(args.init), "folds": {}}
 
     shipped = Predictor.from_file(args.weights, args.device)
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> dict | int:
     parser.add_argument("--work", default="/tmp/embryograde_real_eval")
     parser.add_argument("--embryos", nargs="*", default=None, help="only these folds")
     parser.add_argument("--synth-embryos", type=int, default=160)
+    parser.add_argument("--synth-frames", type=int, default=None, help="generator frames per stage-1 epoch")
+    parser.add_argument("--real-repeats", type=int, default=None, help="copies of each real frame per stage-1 epoch")
     parser.add_argument("--synth-seed", type=int, default=1003)
     parser.add_argument("--stage1-minutes", type=float, default=None)
     parser.add_argument("--stage2-epochs", type=int, default=None)

@@ -47,34 +47,22 @@ def guard_failures(metrics: dict) -> list[str]:
     return failed
 
 
-def main(argv: list[str] | None = None) -> int:
-    from embryograde_app.core.evaluate import evaluate_dataset
-    from embryograde_app.core.synthetic import generate_dataset
+def train_candidate(args: argparse.Namespace, work: Path, argv: list[str] | None):
+    """The recipe on every real labelled frame; the model and its sidecar (chain, data, history, minutes)."""
     from embryograde_app.core.training_data import samples_from_layout
-    from models.real_recipe import RealRecipe, train_on_real
-    from models.weights import read_metadata, save_model
+    from models.real_recipe import RealRecipe, train_on_real, with_overrides
+    from models.weights import read_metadata
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default=str(REAL_LABELLED))
-    p.add_argument("--work", default="/tmp/embryograde_real")
-    p.add_argument("--stage1-minutes", type=float, default=8.0)
-    p.add_argument("--stage2-epochs", type=int, default=None)
-    p.add_argument("--synth-embryos", type=int, default=160)
-    p.add_argument("--synth-seed", type=int, default=1003)
-    p.add_argument("--force", action="store_true", help="publish even if the guard or the budget fails")
-    args = p.parse_args(argv)
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
     real = samples_from_layout(args.data)
     synth = ensure_synth(work / f"synth_{args.synth_embryos}_{args.synth_seed}", args.synth_embryos, args.synth_seed)
     recipe = replace(RealRecipe(device="cpu"), stage1_minutes=args.stage1_minutes)
     if args.stage2_epochs:
         recipe = replace(recipe, stage2_epochs=args.stage2_epochs)
+    recipe = with_overrides(recipe, args)
     t0 = time.monotonic()
     fit = train_on_real(str(GENERATOR_WEIGHTS), real, synth, recipe, work_dir=str(work))
     minutes = (time.monotonic() - t0) / 60
     parent = read_metadata(GENERATOR_WEIGHTS)
-    candidate = work / "real.safetensors"
     meta = {
         "stage": "real",
         "recipe": fit.data["recipe"],
@@ -85,16 +73,45 @@ def main(argv: list[str] | None = None) -> int:
         "commands": [*parent.get("commands", []), "python scripts/train_real.py " + " ".join(argv or sys.argv[1:])],
         "total_training_minutes": round(parent.get("total_training_minutes", 0.0) + minutes, 1),
     }
-    save_model(candidate, fit.model, meta, fp16=True)
+    return fit.model, meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    from embryograde_app.core.evaluate import evaluate_dataset
+    from embryograde_app.core.synthetic import generate_dataset
+    from models.weights import load_model, save_model
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=str(REAL_LABELLED))
+    p.add_argument("--work", default="/tmp/embryograde_real")
+    p.add_argument("--stage1-minutes", type=float, default=8.0)
+    p.add_argument("--stage2-epochs", type=int, default=None)
+    p.add_argument("--synth-embryos", type=int, default=160)
+    p.add_argument("--synth-frames", type=int, default=None, help="generator frames per stage-1 epoch")
+    p.add_argument("--real-repeats", type=int, default=None, help="copies of each real frame per stage-1 epoch")
+    p.add_argument("--synth-seed", type=int, default=1003)
+    p.add_argument("--force", action="store_true", help="publish even if the guard or the budget fails")
+    p.add_argument("--candidate", help="publish this earlier run's work/real.safetensors instead of training")
+    args = p.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    if args.candidate:
+        candidate = Path(args.candidate)
+        model, meta = load_model(candidate)
+    else:
+        candidate = work / "real.safetensors"
+        model, meta = train_candidate(args, work, argv)
+        save_model(candidate, model, meta, fp16=True)
     guard_dir = work / f"guard_{GUARD_SEED}"
     if not (guard_dir / "labels.csv").exists():
         generate_dataset(guard_dir, GUARD_EMBRYOS, GUARD_FRAMES, size=256, seed=GUARD_SEED)
     guard = evaluate_dataset(candidate, guard_dir, device="cpu")
+    minutes = meta["train_seconds"] / 60
     real_eval = REPO_ROOT / "bench" / "results" / "real_eval.json"
     loeo = json.loads(real_eval.read_text()).get("loeo") if real_eval.exists() else None
     failures = guard_failures(guard)
     over_budget = meta["total_training_minutes"] > BUDGET_MINUTES
-    print(json.dumps({"guard": {k: guard.get(k) for k in GUARD}, "minutes": round(minutes, 1)}), flush=True)
+    print(json.dumps({"guard": {k: guard.get(k) for k in GUARD}, "train_minutes": round(minutes, 1)}), flush=True)
     if (failures or over_budget) and not args.force:
         print("not published: " + "; ".join(failures + ([f"chain {meta['total_training_minutes']} min"] * over_budget)))
         return 1
@@ -105,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if failures or over_budget:
         meta["published_with_force"] = failures + ([f"chain {meta['total_training_minutes']} min"] * over_budget)
-    saved = save_model(BUNDLED_WEIGHTS, fit.model, meta, fp16=True)
+    meta.pop("version", None)
+    saved = save_model(BUNDLED_WEIGHTS, model, meta, fp16=True)
     saved["version"] = "bundled-r18-real-" + saved["sha256"][:8]
-    save_model(BUNDLED_WEIGHTS, fit.model, saved, fp16=True)  # the version names the file's own content
+    save_model(BUNDLED_WEIGHTS, model, saved, fp16=True)  # the version names the file's own content
     print(f"published {BUNDLED_WEIGHTS} as {saved['version']}")
     return 0
 

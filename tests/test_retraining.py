@@ -189,7 +189,8 @@ def test_stage1_follows_the_real_recipe(project):
     assert [p.name for p in generated] == [f"seed{rt.GENERATOR_SEED}_4"]
     assert (generated[0] / "labels.csv").exists()
     stage1 = candidate.data_summary["stages"]["stage1"]["train"]
-    person_masks = len([s for s in rt.gather_samples(ProjectStore(project)) if s.mask_path])
+    with ProjectStore(project) as store:
+        person_masks = len([s for s in rt.gather_samples(store) if s.mask_path])
     assert stage1["frames"] > person_masks  # repeated person frames + generator frames
     again = rt.retrain(_settings(project, stage="1", stage1_epochs=1, epochs=1))
     assert again.weights != candidate.weights
