@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    full_cfg = replace(bundled_config(), input_size=size, area_input=args.area_input)
+    shipped = bundled_config()
+    full_cfg = replace(shipped, input_size=size, area_input=args.area_input or shipped.area_input)
     if args.skip_strides:
         full_cfg = replace(full_cfg, skip_strides=tuple(args.skip_strides))
     if args.refine_width is not None:

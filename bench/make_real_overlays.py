@@ -23,7 +23,7 @@ from embryograde_app.paths import BUNDLED_WEIGHTS, REPO_ROOT
 
 REAL = REPO_ROOT.parent / "shared" / "data" / "real"
 PICKS = [("gomez-AA83-7", 150), ("gomez-AA83-7", 230), ("gomez-AAL839-6", 240)]
-LABELLED_PICKS = [("20230304-17097-3", 378), ("20230306-2559-5", 334), ("20230304-17097-4", 233)]
+LABELLED_PICKS = [("20230304-17097-3", 378), ("20230306-2559-5", 334)]
 TILE = 360
 
 

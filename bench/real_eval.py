@@ -153,12 +153,16 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+RECIPE_SHOWN = ("stage1_minutes", "real_repeats", "synth_frames", "stage2_epochs", "stage2_views")
+
+
 def to_markdown(result: dict) -> str:
     cols = ["dice_fragment", "dice_blastomere", "dice_fragment_within_1px", "mae_pct", "area_mae_pct",
             "grade_accuracy", "n_frames"]
     head = "| | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n"
     lines = ["# Real labelled embryos: leave-one-embryo-out and zero-shot", "",
-             f"Data: `{Path(result['data']).name}`. Command: `python -m bench.real_eval`.", ""]
+             f"Data: `{Path(result['data']).name}`. Command: `{result.get('command', 'python -m bench.real_eval')}`.",
+             "Recipe: " + ", ".join(f"{k}={result['recipe'].get(k)}" for k in RECIPE_SHOWN) + ".", ""]
     if result.get("folds"):
         lines += ["## Leave-one-embryo-out (fine-tuned on the other embryos + generator frames)", "", head.rstrip()]
         for embryo, m in result["folds"].items():
@@ -166,7 +170,10 @@ def to_markdown(result: dict) -> str:
         if "loeo" in result:
             lines.append("| **pooled** | " + " | ".join(_fmt(result["loeo"].get(c)) for c in cols) + " |")
         lines.append("")
-    for key, title in (("zero_shot", "Shipped model, zero-shot"), ("generator_zero_shot", "Generator-only model")):
+    for key, title in (
+        ("zero_shot", "Shipped model as it is (its own training frames, once it is the real-embryo model)"),
+        ("generator_zero_shot", "Generator-only model, zero-shot"),
+    ):
         if key not in result:
             continue
         z = result[key]

@@ -36,8 +36,8 @@ class RealRecipe:
     stage1_epochs: int = 40
     stage1_lr: float = 5e-4
     stage1_crop: int = 192
-    real_repeats: int = 8  # each real frame appears this often per stage-1 epoch (different augmentations)
-    synth_frames: int = 64  # generator frames per stage-1 epoch
+    real_repeats: int = 6  # each real frame appears this often per stage-1 epoch (different augmentations)
+    synth_frames: int = 192  # generator frames per stage-1 epoch (with 64 the synthetic guard failed)
     stage2_epochs: int = 20
     stage2_lr: float = 2e-3
     stage2_real_repeats: int = 8
@@ -170,3 +170,9 @@ def train_on_real(
         "recipe": dict(recipe.__dict__),
     }
     return RecipeResult(r2.model, r1, r2, time.monotonic() - t0, data)
+
+
+def with_overrides(recipe: RealRecipe, args) -> RealRecipe:
+    """The recipe with the mix a command line asked for (synth_frames, real_repeats; None = as it is)."""
+    changes = {k: getattr(args, k) for k in ("synth_frames", "real_repeats") if getattr(args, k, None) is not None}
+    return replace(recipe, **changes)

@@ -295,6 +295,7 @@ def _recipe(settings: RetrainSettings):
         stage1_lr=settings.stage1_lr,
         stage1_crop=settings.crop or default.stage1_crop,
         synth_frames=settings.generator_frames,
+        real_repeats=8,  # with 64 generator frames: the mix bench.correction_curve measured
         stage2_epochs=settings.epochs,
         stage2_lr=settings.lr,
         stage2_views=settings.views,

@@ -42,6 +42,11 @@ class FrameView(pg.GraphicsLayoutWidget):
             self._shape = image.shape[:2]
             self.view_box.autoRange(padding=0.0)
 
+    def set_title(self, title: str) -> None:
+        """A new title (short: a title wider than the view widens it, and the linked views lose their equal scale)."""
+        if self.title.text != title:
+            self.title.setText(title, color="#cfcfcf")
+
     def set_overlay(self, rgba: np.ndarray | None) -> None:
         if rgba is None:
             self.overlay.clear()
@@ -49,7 +54,7 @@ class FrameView(pg.GraphicsLayoutWidget):
             self.overlay.setImage(rgba, autoLevels=False, levels=None)
 
 
-ATTENTION_TITLES = ("Fragment probability", "Attention gate  (relative within the embryo)")
+ATTENTION_TITLES = ("Fragment probability", "Attention gate (relative)")
 
 
 class LinkedViews(QWidget):
@@ -160,7 +165,8 @@ class LinkedViews(QWidget):
     def _redraw_attention(self, *_args) -> None:
         gate = self.attention_source.currentIndex() == 1
         attention, fragment_prob = self._maps
-        shown = attention if gate or fragment_prob is None else fragment_prob
-        self.attention_view.title.setText(ATTENTION_TITLES[1 if shown is attention else 0])
-        self.colour_bar.getAxis("left").setLabel("gate (relative)" if shown is attention else "probability")
+        show_gate = gate or (fragment_prob is None and attention is not None)
+        shown = attention if show_gate else fragment_prob
+        self.attention_view.set_title(ATTENTION_TITLES[1 if show_gate else 0])
+        self.colour_bar.getAxis("left").setLabel("gate (relative)" if show_gate else "probability")
         self.attention_view.set_overlay(None if shown is None else heat_rgba(shown))
