@@ -81,6 +81,14 @@ def read_mask(path: str | Path) -> np.ndarray:
     return mask if mask.ndim == 2 else mask[..., 0]
 
 
+def read_mask_at(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
+    """A frame's mask at the frame's own size (a mask stored at another size is resized, nearest neighbour)."""
+    mask = read_mask(path)
+    if mask.shape != tuple(shape):
+        mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return mask
+
+
 def to_tensor(image: np.ndarray, size: int, norm: str = "fixed") -> torch.Tensor:
     """(1, size, size) float tensor, normalised; area interpolation keeps small fragments visible.
 
@@ -92,13 +100,8 @@ def to_tensor(image: np.ndarray, size: int, norm: str = "fixed") -> torch.Tensor
         image = cv2.resize(image, (size, size), interpolation=interp)
     x = torch.from_numpy(np.ascontiguousarray(image)).float().div_(255.0)
     if norm == "per_image":
-        return x.sub_(x.mean()).div_(x.std().clamp_min(0.02)).mul_(NORM_STD_PER_IMAGE).unsqueeze(0)
+        return x.sub_(x.mean()).div_(x.std().clamp_min(0.02)).unsqueeze(0)
     return x.sub_(NORM_MEAN).div_(NORM_STD).unsqueeze(0)
-
-
-# per_image inputs are scaled to a spread like the fixed norm's on generator frames (std ~ 1), so a network
-# trained with one norm starts close when fine-tuned with the other
-NORM_STD_PER_IMAGE = 1.0
 
 
 @dataclass(frozen=True)
@@ -206,10 +209,7 @@ class SegRegDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         s = self.samples[index]
         image = read_grey_uint8(s.image_path)
-        mask = read_mask(s.mask_path) if s.mask_path else None
-        if mask is not None and mask.shape != image.shape:
-            mask = cv2.resize(mask, image.shape[::-1], interpolation=cv2.INTER_NEAREST)
-        return image, mask
+        return image, read_mask_at(s.mask_path, image.shape) if s.mask_path else None
 
     def __getitem__(self, index: int) -> dict:
         s = self.samples[index]

@@ -11,13 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
 from models.attnregdeeplab import AttnRegDeepLab
-from models.data import InputSpec, Sample, decode_grey_uint8, read_mask
+from models.data import InputSpec, Sample, decode_grey_uint8, read_mask_at
 
 
 def frozen_fingerprint(model: AttnRegDeepLab) -> str:
@@ -29,13 +28,6 @@ def frozen_fingerprint(model: AttnRegDeepLab) -> str:
             h.update(t.detach().cpu().float().numpy().tobytes())
     h.update(InputSpec.of(model.cfg).key.encode())
     return h.hexdigest()
-
-
-def _frame_sized(mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    """A mask stored at another size than its frame, brought to the frame's (nearest neighbour)."""
-    if mask.shape == frame.shape:
-        return mask
-    return cv2.resize(mask, frame.shape[::-1], interpolation=cv2.INTER_NEAREST)
 
 
 def dihedral(a: np.ndarray, view: int) -> np.ndarray:
@@ -138,15 +130,17 @@ def build_stage2_items(
 
     for n, s in enumerate(samples):
         raw = Path(s.image_path).read_bytes()
-        frame = decode_grey_uint8(raw, s.image_path)  # one read serves the hash and the pixels
         need_dec = n in seg_frames
-        view = spec.view(frame)
-        image = spec.image(frame, view)
-        mask = view.mask_to_input(_frame_sized(read_mask(s.mask_path), frame), spec.size) if need_dec else None
-        lo = s.lo_pct / 100 if s.has_label else float("nan")
-        hi = s.hi_pct / 100 if s.has_label else float("nan")
         if not (need_dec or s.has_label):
             continue
+        frame = decode_grey_uint8(raw, s.image_path)  # one read serves the hash and the pixels
+        view = image = None  # the embryo detector runs only for a mask or a cache miss, not on a warm cache
+        mask = None
+        if need_dec:
+            view = spec.view(frame)
+            mask = view.mask_to_input(read_mask_at(s.mask_path, frame.shape), spec.size)
+        lo = s.lo_pct / 100 if s.has_label else float("nan")
+        hi = s.hi_pct / 100 if s.has_label else float("nan")
         for turn in range(views):
             key = cache.frame_key(raw, turn) + "_" + spec.key
             view_mask = torch.from_numpy(dihedral(mask, turn)) if need_dec else None
@@ -156,6 +150,8 @@ def build_stage2_items(
                 items[-1].pooled = entry["pooled"].float()
                 items[-1].dec = entry["dec"] if need_dec else None
             else:
+                if image is None:
+                    image = spec.image(frame, view)
                 pending.append((len(items) - 1, key, dihedral(image, turn), need_dec))
                 if len(pending) >= batch_size:
                     flush()

@@ -11,12 +11,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
 from models.attnregdeeplab import AttnRegDeepLab
-from models.data import InputSpec, Sample, read_grey_uint8, read_mask
+from models.data import InputSpec, Sample, read_grey_uint8, read_mask_at
 from models.device import channels_last, is_distributed, rank
 from models.features import dihedral
 from models.losses import segmentation_loss
@@ -53,10 +52,7 @@ def build_refine_items(
             dec, pooled, _ = model.frozen_features(images.to(device))
             logits = model.heads(dec, pooled, (size, size))[0]
         for s, frame, view, image, lg in zip(chunk, frames, views, images, logits, strict=True):
-            mask = read_mask(s.mask_path)
-            if mask.shape != frame.shape:
-                mask = cv2.resize(mask, frame.shape[::-1], interpolation=cv2.INTER_NEAREST)
-            mask = view.mask_to_input(mask, size)
+            mask = view.mask_to_input(read_mask_at(s.mask_path, frame.shape), size)
             items.append(RefineItem(image.half().numpy(), lg.half().cpu().contiguous().numpy(), mask))
     return items
 
