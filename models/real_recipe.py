@@ -48,6 +48,7 @@ class RealRecipe:
     batch_size: int = 8
     seed: int = 0
     device: str = "auto"
+    num_workers: int = 0  # stage-1 data-loader processes (a GPU outruns augmentation on one core)
 
     def overrides(self) -> dict:
         return {"canonical_crop": True, "crop_margin": self.crop_margin, "input_norm": self.input_norm}
@@ -118,6 +119,7 @@ def stage1_config(recipe: RealRecipe, init_weights: str, **changes) -> TrainConf
         init_overrides=recipe.overrides(),
         max_minutes=recipe.stage1_minutes,
         crop=recipe.stage1_crop or None,
+        num_workers=recipe.num_workers,
     )
     return replace(cfg, **changes)
 

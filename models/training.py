@@ -223,7 +223,9 @@ def _loader(dataset, batch_size: int, shuffle: bool, seed: int, workers: int, dr
         num_workers=workers,
         drop_last=drop_last,
         generator=gen,
-        persistent_workers=workers > 0,
+        # Not persistent: a persistent worker keeps the dataset copy it was forked with, so set_epoch would
+        # never reach it and every epoch would repeat epoch 0's augmentations.
+        persistent_workers=False,
     )
 
 

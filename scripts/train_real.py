@@ -51,7 +51,6 @@ def train_candidate(args: argparse.Namespace, work: Path, argv: list[str] | None
     """The recipe on every real labelled frame; the model and its sidecar (chain, data, history, minutes)."""
     from embryograde_app.core.training_data import samples_from_layout
     from models.real_recipe import RealRecipe, train_on_real, with_overrides
-    from models.weights import read_metadata
 
     real = samples_from_layout(args.data)
     synth = ensure_synth(work / f"synth_{args.synth_embryos}_{args.synth_seed}", args.synth_embryos, args.synth_seed)
@@ -61,19 +60,27 @@ def train_candidate(args: argparse.Namespace, work: Path, argv: list[str] | None
     recipe = with_overrides(recipe, args)
     t0 = time.monotonic()
     fit = train_on_real(str(GENERATOR_WEIGHTS), real, synth, recipe, work_dir=str(work))
-    minutes = (time.monotonic() - t0) / 60
+    command = "python scripts/train_real.py " + " ".join(argv or sys.argv[1:])
+    meta = candidate_meta(fit, (time.monotonic() - t0) / 60, command)
+    return fit.model, meta
+
+
+def candidate_meta(fit, minutes: float, command: str, device: str = "cpu (2 cores)") -> dict:
+    """The sidecar of a recipe run: its recipe, data, parent, history, the command and the chain's minutes."""
+    from models.weights import read_metadata
+
     parent = read_metadata(GENERATOR_WEIGHTS)
-    meta = {
+    return {
         "stage": "real",
         "recipe": fit.data["recipe"],
         "data": {**fit.data, "real_dataset": DATASET_CREDIT},
         "parent": {"version": parent.get("version"), "sha256": parent.get("sha256")},
         "history": {"stage1": fit.stage1.history, "stage2": fit.stage2.history if fit.stage2 else []},
         "train_seconds": round(fit.seconds, 1),
-        "commands": [*parent.get("commands", []), "python scripts/train_real.py " + " ".join(argv or sys.argv[1:])],
+        "train_device": device,
+        "commands": [*parent.get("commands", []), command],
         "total_training_minutes": round(parent.get("total_training_minutes", 0.0) + minutes, 1),
     }
-    return fit.model, meta
 
 
 def main(argv: list[str] | None = None) -> int:
