@@ -34,8 +34,9 @@ class RealRecipe:
 
     stage1_minutes: float | None = 5.0
     stage1_epochs: int = 40
+    stage1_schedule_epochs: int | None = None  # cosine length when longer than stage1_epochs (stopped early)
     stage1_lr: float = 5e-4
-    stage1_crop: int = 192
+    stage1_crop: int = 0  # 0: the whole canonical view (crops of 192 lost fragment Dice on every held-out embryo)
     real_repeats: int = 6  # each real frame appears this often per stage-1 epoch (different augmentations)
     synth_frames: int = 192  # generator frames per stage-1 epoch (with 64 the synthetic guard failed)
     stage2_epochs: int = 20
@@ -120,6 +121,7 @@ def stage1_config(recipe: RealRecipe, init_weights: str, **changes) -> TrainConf
         max_minutes=recipe.stage1_minutes,
         crop=recipe.stage1_crop or None,
         num_workers=recipe.num_workers,
+        schedule_epochs=recipe.stage1_schedule_epochs,
     )
     return replace(cfg, **changes)
 

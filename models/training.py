@@ -80,6 +80,9 @@ class TrainConfig:
     cache_dir: str | None = None  # stage-2 feature cache on disk (None = memory only)
     val_embryos: tuple[str, ...] | None = None  # held-out embryos chosen by the caller (None: split by val_fraction)
     max_minutes: float | None = None
+    # The cosine schedule spans this many epochs when it is more than `epochs`: a run stopped before the end of
+    # its schedule on purpose (the real-embryo recipe) keeps a higher learning rate throughout.
+    schedule_epochs: int | None = None
     crop: int | None = None  # stage 1 / e2e: train on random crops around the embryo (None = whole frame)
     seg_weight: float = 1.0
     fragment_weight: float = 2.0  # cross-entropy weight of fragment pixels
@@ -387,7 +390,7 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
     else:
         run = _ImageRun(cfg, model, train_s, device, stopper)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total_steps = max(1, cfg.epochs * run.steps_per_epoch)
+    total_steps = max(1, max(cfg.epochs, cfg.schedule_epochs or 0) * run.steps_per_epoch)
     warmup = min(50, total_steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
