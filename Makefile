@@ -22,7 +22,10 @@ $(STAMP): $(PY) setup.cfg constraints.txt
 
 install: $(STAMP)
 
+# The platform check names (and, as root or with sudo on Debian/Ubuntu, installs) the X11 libraries Qt's
+# xcb plugin needs, so a fresh desktop gets a message instead of a Qt abort.
 run: $(STAMP)
+	$(PY) -m embryograde_app.platform_check --install
 	$(PY) main.py gui --demo $(DEMO)
 
 lint: $(STAMP)

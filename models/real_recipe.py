@@ -4,9 +4,10 @@ One function serves the bundled model (scripts/train_real.py), the leave-one-emb
 (bench/real_eval.py) and any experiment, so the numbers measured are those of the recipe that ships.
 
 The recipe, chosen by leave-one-embryo-out numbers (docs/ARCHITECTURE.md and bench/results/real_eval.md):
-- the network reads the embryo-centred canonical view (models/canonical.py) with per-image intensity
+- the network reads the whole embryo-centred canonical view (models/canonical.py) with per-image intensity
   normalisation, so 500-px dark EmbryoScope wells, 800-px light bright-field dishes and generator frames
-  reach it at one scale and one brightness;
+  reach it at one scale and one brightness; stage 1 trains on that whole view, not on crops of it (192-px
+  crops lost fragment Dice on every held-out embryo, bench/results/gpu_sweep_1.json);
 - stage 1 fine-tunes the whole segmentation network from the generator model on the real frames (repeated,
   each repetition a different augmentation) mixed with generator frames, which keep what the generator
   taught (cells, zona, small fragments) while the real frames teach the real look;
@@ -32,9 +33,11 @@ StopFn = Callable[[], bool]
 class RealRecipe:
     """Knobs of the real-embryo fine-tune (defaults: what the bundled model was trained with)."""
 
-    stage1_minutes: float | None = 5.0
-    stage1_epochs: int = 40
-    stage1_schedule_epochs: int | None = None  # cosine length when longer than stage1_epochs (stopped early)
+    stage1_minutes: float | None = None  # a cap for callers on a clock (the window's retrain); None: epochs decide
+    stage1_epochs: int = 18
+    # 18 epochs of a 40-epoch cosine: as good as all 40 by leave-one-embryo-out, in less than half the time
+    # (bench/results/gpu_sweep_2.json: pooled fragment Dice 0.639 against 0.647)
+    stage1_schedule_epochs: int | None = 40
     stage1_lr: float = 5e-4
     stage1_crop: int = 0  # 0: the whole canonical view (crops of 192 lost fragment Dice on every held-out embryo)
     real_repeats: int = 6  # each real frame appears this often per stage-1 epoch (different augmentations)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -65,6 +66,17 @@ def train_candidate(args: argparse.Namespace, work: Path, argv: list[str] | None
     return fit.model, meta
 
 
+def loeo_figures(path: Path, variant: str | None = None) -> dict | None:
+    """The pooled leave-one-embryo-out figures recorded with a published model (its held-out evidence)."""
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    if variant:
+        result = result["variants"][variant]
+    source = os.path.relpath(path, REPO_ROOT) + (f" ({variant})" if variant else "")
+    return {**result.get("loeo", {}), "source": source}
+
+
 def candidate_meta(fit, minutes: float, command: str, device: str = "cpu (2 cores)") -> dict:
     """The sidecar of a recipe run: its recipe, data, parent, history, the command and the chain's minutes."""
     from models.weights import read_metadata
@@ -91,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(REAL_LABELLED))
     p.add_argument("--work", default="/tmp/embryograde_real")
-    p.add_argument("--stage1-minutes", type=float, default=8.0)
+    p.add_argument("--stage1-minutes", type=float, default=None, help="cap on stage 1 (default: its epochs)")
     p.add_argument("--stage2-epochs", type=int, default=None)
     p.add_argument("--synth-embryos", type=int, default=160)
     p.add_argument("--synth-frames", type=int, default=None, help="generator frames per stage-1 epoch")
@@ -99,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synth-seed", type=int, default=1003)
     p.add_argument("--force", action="store_true", help="publish even if the guard or the budget fails")
     p.add_argument("--candidate", help="publish this earlier run's work/real.safetensors instead of training")
+    p.add_argument("--loeo-from", default=str(REPO_ROOT / "bench" / "results" / "real_eval.json"),
+                   help="the recipe's leave-one-embryo-out figures (bench.real_eval or bench.gpu_sweep JSON)")
+    p.add_argument("--loeo-variant", help="with a bench.gpu_sweep JSON: the variant the candidate was trained as")
     args = p.parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -114,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         generate_dataset(guard_dir, GUARD_EMBRYOS, GUARD_FRAMES, size=256, seed=GUARD_SEED)
     guard = evaluate_dataset(candidate, guard_dir, device="cpu")
     minutes = meta["train_seconds"] / 60
-    real_eval = REPO_ROOT / "bench" / "results" / "real_eval.json"
-    loeo = json.loads(real_eval.read_text()).get("loeo") if real_eval.exists() else None
+    loeo = loeo_figures(Path(args.loeo_from), args.loeo_variant)
     failures = guard_failures(guard)
     over_budget = meta["total_training_minutes"] > BUDGET_MINUTES
     print(json.dumps({"guard": {k: guard.get(k) for k in GUARD}, "train_minutes": round(minutes, 1)}), flush=True)

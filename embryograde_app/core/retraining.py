@@ -292,6 +292,7 @@ def _recipe(settings: RetrainSettings):
     return RealRecipe(
         stage1_minutes=settings.max_minutes,
         stage1_epochs=settings.stage1_epochs,
+        stage1_schedule_epochs=default.stage1_schedule_epochs,
         stage1_lr=settings.stage1_lr,
         stage1_crop=settings.crop or default.stage1_crop,
         synth_frames=settings.generator_frames,
