@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from embryograde_app import heap
 from embryograde_app.core.overlays import attention_index
 from embryograde_app.core.requests import ReplaceableQueue
 from embryograde_app.core.schemes import frag_pct
@@ -159,6 +160,7 @@ class InferenceWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - any failure to load becomes a message
             self.failed.emit(None, f"Cannot load the model: {describe_error(exc)}")
             return
+        heap.settle("model loaded")  # torch and the network live as long as the window: never scan them again
         self.ready.emit(f"{predictor.version} on {predictor.device}")
         self._loaded.set()
         while not self._stop.is_set():
@@ -263,9 +265,14 @@ def grade_job(
     from embryograde_app.core.grading import grade_project
     from models.predictor import Predictor
 
+    def load(path):
+        predictor = Predictor.from_file(path, device)
+        heap.settle("grading model loaded")
+        return predictor
+
     return grade_project(
         project,
-        lambda path: Predictor.from_file(path, device),
+        load,
         scheme,
         batch_size=4,
         weights=weights,
@@ -416,6 +423,7 @@ class RetrainWorker(QObject):
 
         _yield_the_cpu_to_the_gui()  # training is background work too: the window stays responsive
         _leave_a_core_for_the_gui()
+        heap.settle("training imports")
         try:
             self.device_chosen.emit(describe_device(select_device(self.settings.device)))
             candidate = retrain(self.settings, self._on_update, self._stop.is_set)

@@ -10,6 +10,7 @@ def run_gui(project: str | None = None, demo: str | None = None) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from embryograde_app import heap
     from embryograde_app.ui import create_main_window
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -29,6 +30,8 @@ def run_gui(project: str | None = None, demo: str | None = None) -> int:
         grade_demo = needs_grading(path)
     window = create_main_window(path, settings=settings)
     window.show()
+    heap.enable()
+    heap.settle("start-up")  # Qt, pyqtgraph and the window are here to stay (embryograde_app/heap.py)
     if grade_demo:  # first launch: the bundled model grades the demo in the background
         window.project_actions.grade_all()
     return app.exec()

@@ -1,0 +1,162 @@
+"""The window's event loop over whole flows: the worst gap, not a median after warm-up (ARCHITECTURE.md 8).
+
+A 10-ms QTimer on the GUI thread records every gap between its ticks, labelled with the flow running:
+model load (from the window's first show), *Grade all*, scrubbing, a retrain, publishing the candidate and
+the re-grade that follows. A gap longer than the timer's interval is time the event loop could not run: a
+redraw, a slot, or another thread holding the GIL (a garbage collection of the whole heap, say). Budget: the
+worst gap of every flow < 50 ms on the 2-core machine.
+
+Used by bench.bench_gui (which prints the numbers); `run_flows` needs a QApplication.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from pathlib import Path
+
+GAP_BUDGET_MS = 50.0
+TICK_MS = 10
+
+
+class GapMeter:
+    """Ticks every TICK_MS on the GUI thread; keeps each gap in the flow that was running."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.flow = "idle"
+        self.gaps: dict[str, list[float]] = {}
+        self._last = time.perf_counter()
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.setdefault(self.flow, []).append(1000 * (now - self._last))
+        self._last = now
+
+    def start(self, flow: str) -> None:
+        self.flow = flow
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def switch(self, flow: str) -> None:
+        self.flow = flow
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def summary(self) -> dict:
+        out = {}
+        for flow, gaps in self.gaps.items():
+            out[flow] = {
+                "worst_gap_ms": round(max(gaps), 1),
+                "median_gap_ms": round(statistics.median(gaps), 1),
+                "ticks": len(gaps),
+                "gaps_over_budget": sum(g > GAP_BUDGET_MS for g in gaps),
+            }
+        return out
+
+
+def pump_until(app, done, timeout_s: float) -> bool:
+    """Run the event loop until done() (True) or the timeout (False), sleeping between rounds so the
+    benchmark itself holds neither the GIL nor a core."""
+    end = time.perf_counter() + timeout_s
+    while time.perf_counter() < end:
+        app.processEvents()
+        if done():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def make_project(root: Path, embryos: int, frames: int, size: int, weights: str) -> Path:
+    """A project of generator frames (every frame with a mask, so stage 2 has labels) and the model active."""
+    from embryograde_app.core.grading import ensure_active_model
+    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.synthetic import generate_dataset
+
+    data = root.parent / f"{root.name}_frames"
+    generate_dataset(data, embryos=embryos, frames=frames, size=size, seed=31)
+    import_into_project(root, [data])
+    with ProjectStore(root) as store:
+        ensure_active_model(store, weights)
+    return root
+
+
+def run_flows(app, project: Path, weights: str, settings, retrain: dict, scrub_frames: int = 100) -> dict:
+    """Launch -> model load -> Grade all -> scrub -> retrain -> publish -> re-grade, one gap meter throughout."""
+    from embryograde_app import heap
+    from embryograde_app.ui import create_main_window
+
+    was_enabled = heap.is_enabled()
+    heap.enable()  # as the application's run_gui does
+    meter = GapMeter()
+    seconds: dict[str, float] = {}
+    finished: list[tuple[str, object]] = []
+
+    def timed(flow: str, start, done, timeout_s: float) -> bool:
+        meter.switch(flow)
+        t = time.perf_counter()
+        start()
+        ok = pump_until(app, done, timeout_s)
+        seconds[flow] = round(time.perf_counter() - t, 2)
+        return ok
+
+    t0 = time.perf_counter()
+    window = create_main_window(project, settings=settings, weights=weights)
+    window.resize(1600, 1000)
+    window.show()
+    heap.settle("start-up")
+    seconds["launch_to_window"] = round(time.perf_counter() - t0, 2)
+    meter.start("model load")
+    pa, panel = window.project_actions, window.training_panel
+    pa.task_finished.connect(lambda name, result: finished.append((name, result)))
+    worker = lambda: window.inference.worker if window.inference is not None else None  # noqa: E731
+    ok = {}
+    ok["model load"] = timed("model load", lambda: None, lambda: worker() is not None and worker().idle, 180)
+    ok["grade all"] = timed("grade all", pa.grade_all, lambda: any(n == "Grade all" for n, _ in finished), 900)
+
+    state = {"i": 0, "next": 0.0}
+
+    def scrub_step() -> bool:  # one frame every 40 ms, like a person dragging the slider
+        if time.perf_counter() >= state["next"]:
+            window.frame_slider.setValue(state["i"] % max(1, window.frame_slider.maximum() + 1))
+            state["i"] += 1
+            state["next"] = time.perf_counter() + 0.04
+        return state["i"] >= scrub_frames
+
+    ok["scrub"] = timed("scrub", lambda: None, scrub_step, 120)
+    candidates: list = []
+    panel.runner.finished.connect(candidates.append)
+    failures: list[str] = []
+    panel.runner.failed.connect(failures.append)
+    ok["retrain"] = timed("retrain", lambda: panel.start_retrain(**retrain), lambda: bool(candidates or failures), 900)
+    finished.clear()
+    changed: list[str] = []
+    panel.model_changed.connect(changed.append)
+    ok["publish"] = timed("publish", lambda: panel.publish(ask=False), lambda: bool(changed), 120)
+    ok["re-grade"] = timed("re-grade", lambda: None, lambda: any(n == "Grade all" for n, _ in finished), 900)
+    meter.stop()
+    window.close()
+    frozen = heap.frozen_count()
+    if not was_enabled:  # a test process goes back to Python's defaults
+        heap.disable()
+        gc.unfreeze()
+    flows = meter.summary()
+    worst = max((f["worst_gap_ms"] for f in flows.values()), default=0.0)
+    return {
+        "flows": flows,
+        "seconds": seconds,
+        "completed": ok,
+        "retrain_failures": failures,
+        "worst_gap_ms": worst,
+        "budget_ms": GAP_BUDGET_MS,
+        "within_budget": worst < GAP_BUDGET_MS,
+        "frozen_objects": frozen,
+    }
