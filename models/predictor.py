@@ -49,11 +49,26 @@ class Prediction:
         return 100.0 * self.fraction
 
 
+@dataclass(frozen=True)
+class _Outputs:
+    """What postprocess reads of a forward pass, whichever backend ran it."""
+
+    seg_logits: torch.Tensor
+    attention: dict
+    fraction: torch.Tensor
+
+
 class Predictor:
-    """Loads a weights file once and grades batches of grey uint8 frames."""
+    """Loads a weights file once and grades batches of grey uint8 frames.
+
+    On the CPU the network runs under ONNX Runtime where it is installed (models/onnx_backend.py: same
+    outputs to ~1e-5, faster on few cores); on CUDA/MPS, or with EMBRYOGRADE_BACKEND=torch, through torch.
+    """
 
     def __init__(self, model: AttnRegDeepLab, meta: dict | None = None, device: str | torch.device = "cpu"):
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
+        self.session = None  # an onnx_backend.OnnxSession once use_onnx() succeeded
+        self.backend_note = ""
         self.model = model.to(self.device).eval()
         if channels_last_helps(self.device):  # ~15-27 % faster convolutions
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -63,10 +78,34 @@ class Predictor:
         self.spec = InputSpec.of(model.cfg)
 
     @classmethod
-    def from_file(cls, path: str | Path, device: str = "auto") -> Predictor:
+    def from_file(cls, path: str | Path, device: str = "auto", backend: str | None = None) -> Predictor:
+        """backend: auto (ONNX Runtime on the CPU where installed), torch, or onnx (an error if it cannot);
+        None reads EMBRYOGRADE_BACKEND."""
+        from models import onnx_backend
+
         dev = select_device(device)
         model, meta = load_model(path, dev)
-        return cls(model, meta, dev)
+        predictor = cls(model, meta, dev)
+        choice = onnx_backend.chosen_backend(backend)
+        if dev.type == "cpu" and choice != "torch" and (choice == "onnx" or onnx_backend.available()):
+            try:
+                predictor.use_onnx(path)
+            except onnx_backend.OnnxUnavailable as exc:
+                if choice == "onnx":
+                    raise
+                predictor.backend_note = f"ONNX Runtime not used ({exc}); torch runs the network"
+                onnx_backend.log.warning("%s: %s", path, predictor.backend_note)
+        return predictor
+
+    def use_onnx(self, weights: str | Path) -> None:
+        """Run the network under ONNX Runtime (exported next to ``weights`` at first use)."""
+        from models import onnx_backend
+
+        self.session = onnx_backend.open_session(self.model, weights, str(self.meta.get("sha256", "")))
+
+    @property
+    def backend(self) -> str:
+        return "onnxruntime" if self.session is not None else "torch"
 
     @property
     def version(self) -> str:
@@ -79,6 +118,10 @@ class Predictor:
 
     @torch.inference_mode()
     def forward(self, batch: torch.Tensor):
+        if self.session is not None:
+            seg, att, frac = self.session.run(batch.numpy())
+            index = self.attention_index
+            return _Outputs(torch.from_numpy(seg), {index: torch.from_numpy(att)}, torch.from_numpy(frac))
         return self.model(batch.to(self.device))
 
     def postprocess(self, out, views: list[EmbryoView]) -> list[Prediction]:
