@@ -16,9 +16,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
-from torchvision.models.segmentation.deeplabv3 import ASPP
 
 NUM_CLASSES = 3
 AREA_FEATURES = 8  # soft and hard fractions of the 3 classes, and the fragment share of each
@@ -128,6 +126,8 @@ class Encoder(nn.Module):
         super().__init__()
         if name not in _ENCODER_CHANNELS:
             raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(_ENCODER_CHANNELS)}")
+        import torchvision  # here, not at import: inference under ONNX Runtime never needs it (~170 MB)
+
         net = getattr(torchvision.models, name)(weights=None)
         _dilate_last_stage(net.layer4)
         net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -153,6 +153,18 @@ def _dilate_last_stage(stage: nn.Sequential, dilation: int = 2) -> None:
             if module.kernel_size == (3, 3):
                 module.dilation = (dilation, dilation)
                 module.padding = (dilation, dilation)
+
+
+def decoder_strides(cfg: ModelConfig) -> list[int]:
+    """The decoder's skip strides, coarse to fine (stride 4 always; the order of ModelOutput.attention)."""
+    return sorted(set(cfg.skip_strides) | {4}, reverse=True)
+
+
+def display_attention_of(cfg: ModelConfig) -> int | None:
+    """Index of the attention map shown to the user (see AttnRegDeepLab.display_attention), from the config
+    alone: the predictor under ONNX Runtime never builds the network."""
+    strides = decoder_strides(cfg) if cfg.attention_gates else []
+    return strides.index(4) if 4 in strides else None
 
 
 def conv_bn_relu(cin: int, cout: int, k: int = 3) -> nn.Sequential:
@@ -187,7 +199,7 @@ class GatedDecoder(nn.Module):
         unknown = set(cfg.skip_strides) - set(_STRIDE_TO_LEVEL)
         if unknown:
             raise ValueError(f"skip strides must be among {sorted(_STRIDE_TO_LEVEL)}, not {sorted(unknown)}")
-        self.strides = sorted(set(cfg.skip_strides) | {4}, reverse=True)
+        self.strides = decoder_strides(cfg)
         self.projections = nn.ModuleList()
         self.gates = nn.ModuleList()
         self.reduce = nn.ModuleList()
@@ -306,6 +318,8 @@ class AttnRegDeepLab(nn.Module):
         self.cfg = cfg = cfg or ModelConfig()
         self.encoder = Encoder(cfg.encoder)
         enc = self.encoder.channels
+        from torchvision.models.segmentation.deeplabv3 import ASPP
+
         self.aspp = ASPP(enc[4], list(cfg.atrous_rates), cfg.aspp_channels)
         self.decoder = GatedDecoder(cfg, enc)
         if cfg.seg_upsample not in ("shuffle", "bilinear"):
@@ -333,8 +347,7 @@ class AttnRegDeepLab(nn.Module):
     def display_attention(self) -> int | None:
         """Index of the map shown to the user: the stride-4 gate, which reads the decoder's semantic context
         (the stride-2 gate of the full-detail stage mostly follows edges)."""
-        strides = self.attention_strides
-        return strides.index(4) if 4 in strides else None
+        return display_attention_of(self.cfg)
 
     @property
     def frozen_prefixes(self) -> tuple[str, ...]:

@@ -68,6 +68,20 @@ def export_path(weights: str | Path, sha256: str) -> Path:
     return weights.with_name(f"{weights.stem}.{sha256[:16]}.onnx")
 
 
+def _cache_path(weights: str | Path, sha256: str) -> Path:
+    return CACHE_DIR / f"{Path(weights).stem}.{sha256[:16]}.onnx"
+
+
+def find_export(weights: str | Path, sha256: str) -> Path | None:
+    """An earlier export of exactly these weights, next to them or in the cache; None if there is none."""
+    if not sha256 or not available():
+        return None
+    for candidate in (export_path(weights, sha256), _cache_path(weights, sha256)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _writable(folder: Path) -> bool:
     return folder.is_dir() and os.access(folder, os.W_OK)
 
@@ -76,7 +90,7 @@ def ensure_exported(model: AttnRegDeepLab, weights: str | Path, sha256: str) -> 
     """The ONNX file for these weights, exported (atomically) if it is not there yet."""
     target = export_path(weights, sha256)
     if not _writable(target.parent):
-        target = CACHE_DIR / f"{Path(weights).stem}.{sha256[:16]}.onnx"
+        target = _cache_path(weights, sha256)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +132,8 @@ class OnnxSession:
         options.intra_op_num_threads = max(1, threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False  # the arena kept ~150 MB for a batch of 8; grading needs < 1 GB
+        options.add_session_config_entry("session.disable_prepacking", "1")  # a second copy of the weights
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

