@@ -108,9 +108,15 @@ def read_metadata(path: str | Path) -> dict:
 
 
 def model_config_of(path: str | Path) -> ModelConfig:
-    """The architecture a weights file was trained with (from its sidecar), without loading tensors."""
+    """The architecture a weights file was trained with (from its sidecar), without loading tensors.
+
+    A sidecar without its config is refused: building the default network instead would silently run
+    another architecture (say, without the boundary refiner whose tensors the file holds)."""
+    config = read_metadata(path).get("config")
+    if config is None or config == {}:
+        raise WeightsError(f"{sidecar_path(path)}: the sidecar has no 'config' block (the network's architecture)")
     try:
-        return ModelConfig.from_dict(read_metadata(path).get("config", {}))
+        return ModelConfig.from_dict(config)
     except ValueError as exc:
         raise WeightsError(f"{sidecar_path(path)}: {exc}") from None
 
@@ -134,6 +140,11 @@ def load_model(
     missing = set(state) - set(tensors)
     if missing:
         raise WeightsError(f"{path}: {len(missing)} tensors missing, e.g. {sorted(missing)[0]}")
+    unused = set(tensors) - set(state)
+    if unused:  # the sidecar's config describes another network than the one these weights were saved from
+        raise WeightsError(
+            f"{path}: {len(unused)} tensors the network of its sidecar's config does not use, e.g. {sorted(unused)[0]}"
+        )
     for name, ref in state.items():
         if tensors[name].shape != ref.shape:
             raise WeightsError(

@@ -23,7 +23,7 @@ from embryograde_app.core.frames import (
     to_uint8,
 )
 
-SIZE = 24
+SIZE = 32
 
 
 def grey(value: int, dtype=np.uint8, size: int = SIZE) -> np.ndarray:
@@ -299,7 +299,7 @@ def test_mixed_wells_and_focal_planes(tmp_path):
 @pytest.fixture
 def folder_200(tmp_path) -> Path:
     for n in range(1, 201):
-        write(tmp_path / f"{n:04d}.png", grey(n, size=8))
+        write(tmp_path / f"{n:04d}.png", grey(n))
     return tmp_path
 
 
@@ -329,10 +329,10 @@ def test_lru_cache_is_bounded_and_hits(folder_200):
 
 
 def test_cache_byte_limit_and_copies(folder_200):
-    seq = open_frames(folder_200, cache_frames=1000, cache_bytes=8 * 8 * 10)
+    seq = open_frames(folder_200, cache_frames=1000, cache_bytes=SIZE * SIZE * 10)
     for i in range(50):
         seq.read(i)
-    assert seq.cache_info().frames == 10 and seq.cache_info().nbytes <= 640
+    assert seq.cache_info().frames == 10 and seq.cache_info().nbytes <= SIZE * SIZE * 10
     image = seq.read(49)
     image[:] = 0  # callers get a copy: the cached frame is unchanged
     assert marker(seq.read(49)) == 50
@@ -502,3 +502,13 @@ def test_records_are_frozen_and_readable():
 
 def test_leading_frame_number_with_a_trailing_focal_plane():
     assert parse_frame_name("0001_F15.png") == {"well": None, "focal_plane": 15, "frame_number": 1, "slide": None}
+
+
+def test_a_frame_too_small_to_hold_an_embryo_is_refused_naming_it(tmp_path):
+    """A 1x1 PNG was graded (0.18 %) with exit 0."""
+    write(tmp_path / "0001.png", grey(1))
+    write(tmp_path / "0002.png", np.full((1, 1), 90, np.uint8))
+    seq = open_frames(tmp_path)
+    assert marker(seq.read(0)) == 1
+    with pytest.raises(FrameReadError, match=r"0002.png: 1x1 px is too small to hold an embryo \(at least 32 px"):
+        seq.read(1)

@@ -78,11 +78,11 @@ def test_database_errors_read_as_what_to_do():
 def test_frames_are_idempotent_and_content_addressed(store):
     e = store.ensure_embryo("E1")
     assert store.ensure_embryo("E1") == e
-    fid, new = store.add_frame(e, 5, _png(10), ".png", (16, 16), "a.png")
+    fid, new = store.add_frame(e, 5, _png(10, (32, 32)), ".png", (32, 32), "a.png")
     assert new
-    assert store.add_frame(e, 5, _png(10), ".png", (16, 16), "a.png") == (fid, False)
+    assert store.add_frame(e, 5, _png(10, (32, 32)), ".png", (32, 32), "a.png") == (fid, False)
     with pytest.raises(ProjectError, match="already in the project with different pixels"):
-        store.add_frame(e, 5, _png(99), ".png", (16, 16), "b.png")
+        store.add_frame(e, 5, _png(99, (32, 32)), ".png", (32, 32), "b.png")
     assert store.read_frame(fid).mean() == 10
     assert store.frame(fid).image_path.is_relative_to(store.root / "frames")
 

@@ -99,3 +99,35 @@ def test_pickle_file_is_not_loaded(tmp_path):
     path.with_suffix(".json").write_text(json.dumps({"config": {}}))
     with pytest.raises(WeightsError, match="not a valid safetensors"):
         load_model(path)
+
+
+def test_a_sidecar_without_its_config_is_refused(model, tmp_path):
+    """Without the config the default network would be built silently (issue: an edited sidecar)."""
+    path = tmp_path / "m.safetensors"
+    save_model(path, model)
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    del meta["config"]
+    side.write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="no 'config' block") as caught:
+        load_model(path)
+    assert str(caught.value).startswith(str(side))
+
+
+def test_tensors_the_network_does_not_use_are_refused(model, tmp_path):
+    """Weights saved from a bigger network (a refiner, say) under a config without it."""
+    from safetensors.torch import save_file
+
+    from models.weights import sha256_of
+
+    path = tmp_path / "m.safetensors"
+    save_model(path, model)
+    tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    tensors["seg_head.refine.0.weight"] = torch.zeros(4, 4)
+    save_file(tensors, str(path))
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    meta["sha256"] = sha256_of(path)  # the sha256 is right: only the config is wrong
+    side.write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="does not use, e.g. seg_head.refine.0.weight"):
+        load_model(path)

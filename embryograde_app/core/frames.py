@@ -212,6 +212,10 @@ def _none_first(value: int | None) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------------
 
 
+# The smallest frame side graded: a cleavage-stage embryo needs tens of pixels to be seen at all.
+MIN_FRAME_SIDE = 32
+
+
 def _as_grey(image: np.ndarray, *, bgr: bool) -> np.ndarray:
     """2-D grey from grey, grey+alpha, RGB or RGBA (cv2 decodes to BGR order, tifffile to RGB)."""
     if image.ndim == 3 and image.shape[-1] == 1:
@@ -658,9 +662,14 @@ class FrameSequence:
         except Exception as exc:  # decoders (cv2, tifffile, codecs) raise their own error types
             raise FrameReadError(info.source, _describe(exc)) from exc
         try:
-            return _to_storage_dtype(_as_grey(raw, bgr=bgr))
+            grey = _to_storage_dtype(_as_grey(raw, bgr=bgr))
         except ValueError as exc:  # odd shape or pixel type: our own message says what and why
             raise FrameReadError(info.source, str(exc)) from None
+        if min(grey.shape) < MIN_FRAME_SIDE:  # a 1x1 PNG graded as "0.18 %" would be a number from nothing
+            size = f"{grey.shape[1]}x{grey.shape[0]} px"
+            minimum = f"at least {MIN_FRAME_SIDE} px a side"
+            raise FrameReadError(info.source, f"{size} is too small to hold an embryo ({minimum})")
+        return grey
 
     def _read_tiff_page(self, info: FrameInfo) -> tuple[np.ndarray, bool]:
         """(pixels, is_bgr) of one TIFF page: tifffile first, OpenCV's libtiff when tifffile cannot.
