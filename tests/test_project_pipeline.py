@@ -244,8 +244,8 @@ def test_import_frames_with_png_masks(tmp_path):
     frames.mkdir()
     masks.mkdir()
     for i in range(3):
-        cv2.imwrite(str(frames / f"{i:04d}.png"), np.full((16, 16), 50 + i, np.uint8))
-        m = np.zeros((16, 16), np.uint8)
+        cv2.imwrite(str(frames / f"{i:04d}.png"), np.full((32, 32), 50 + i, np.uint8))
+        m = np.zeros((32, 32), np.uint8)
         m[4:12, 4:12] = 1
         m[5, 5] = 2
         cv2.imwrite(str(masks / f"{i:04d}.png"), m)
@@ -255,3 +255,32 @@ def test_import_frames_with_png_masks(tmp_path):
     assert counts["frames"] == 3 and counts["mask_revisions"] == 3
     assert main(["import", str(project), str(frames), "--masks", str(masks)]) == 0
     assert _counts(project) == counts
+
+
+def test_two_time_lapses_in_one_folder_stay_apart(tmp_path, tiny_weights):
+    """a_0000.tif and b_0000.tif were both 'embryo t16, frame 0' in the report."""
+    import csv
+
+    import cv2
+    import numpy as np
+
+    from embryograde_app.core.grading import grade_inputs_to_csv
+    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.store import ProjectStore
+    from models.predictor import Predictor
+
+    folder = tmp_path / "t16"
+    folder.mkdir()
+    for prefix, value in (("a", 60), ("b", 160)):
+        for frame in range(2):
+            cv2.imwrite(str(folder / f"{prefix}_{frame:04d}.tif"), np.full((64, 64), value + frame, np.uint8))
+    out = tmp_path / "report.csv"
+    grade_inputs_to_csv(Predictor.from_file(tiny_weights, "cpu"), [folder], out)
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert sorted((r["embryo_id"], r["frame"]) for r in rows) == [
+        ("t16-a", "0"), ("t16-a", "1"), ("t16-b", "0"), ("t16-b", "1")
+    ]
+    summary = import_into_project(tmp_path / "proj", [folder])
+    assert summary.added_frames == 4 and not summary.skipped
+    with ProjectStore(tmp_path / "proj") as store:
+        assert sorted(e["key"] for e in store.embryos()) == ["t16-a", "t16-b"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from embryograde_app.core.atomic import atomic_write_bytes
 from embryograde_app.core.frames import FrameReadError, NoFramesError, naming, open_frames
-from embryograde_app.core.importers import embryo_key_for
+from embryograde_app.core.importers import embryo_keys
 from embryograde_app.core.reports import GradeReportWriter, GradeRow, read_report_keys, write_embryo_summary
 from embryograde_app.core.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
 from embryograde_app.core.store import ProjectError, ProjectStore
@@ -148,12 +148,13 @@ def _jobs_from_inputs(inputs: list[Path], summary: GradingSummary) -> Iterator[F
             summary.skipped.append(naming(source, exc))
             continue
         name = source.stem if source.is_file() else source.name
+        embryos = embryo_keys(name, seq.infos)
         for i, info in enumerate(seq.infos):
             key = str(info.source) + (f"#{info.page}" if info.page is not None else "")
             yield FrameJob(
                 key=key,
                 read=lambda seq=seq, i=i: seq.read_uint8(i),
-                embryo_id=embryo_key_for(name, info.slide, info.well),
+                embryo_id=embryos[i],
                 frame=info.frame_number,
                 well=info.well,
                 focal_plane=info.focal_plane,

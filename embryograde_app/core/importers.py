@@ -60,6 +60,26 @@ def embryo_key_for(folder_name: str, slide: str | None, well: int | None) -> str
     return folder_name
 
 
+def _series_prefix(file_name: str) -> str:
+    """A file's name without its frame number: 'a_0000.tif' -> 'a', 'RUN12.jpeg' -> 'RUN'."""
+    return re.sub(r"[\W_]*\d+$", "", Path(file_name).stem)
+
+
+def embryo_keys(folder_name: str, infos) -> list[str]:
+    """The embryo of every frame of one source. Names without a well that differ before their frame number
+    ('a_0000.tif', 'b_0000.tif' in one folder) are separate time-lapses: each becomes its own embryo
+    ('t16-a', 't16-b') instead of two frames 0 of one."""
+    prefixes = {_series_prefix(info.source.name) for info in infos if info.well is None}
+    split = len(prefixes) > 1
+    keys = []
+    for info in infos:
+        key = embryo_key_for(folder_name, info.slide, info.well)
+        if split and info.well is None:
+            key = f"{folder_name}-{_series_prefix(info.source.name) or '_'}"
+        keys.append(key)
+    return keys
+
+
 def _frame_payload(seq: FrameSequence, index: int) -> tuple[bytes, str, tuple[int, int]]:
     """Bytes to store for one frame: the original file for single images, a lossless PNG for pages."""
     info = seq.infos[index]
@@ -81,11 +101,12 @@ def import_frames(
     name = source.stem if source.is_file() else source.name
     total = len(seq)
     embryo_ids: dict[str, int] = {}
+    keys = embryo_keys(name, seq.infos)
     for i, info in enumerate(seq.infos):
         if should_stop():
             summary.cancelled = True
             break
-        key = embryo_key_for(name, info.slide, info.well)
+        key = keys[i]
         if key not in embryo_ids:
             embryo_ids[key] = store.ensure_embryo(key, slide=info.slide, well=info.well)
         origin = f"{info.source}" + (f"#{info.page}" if info.page is not None else "")
