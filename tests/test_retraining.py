@@ -291,6 +291,15 @@ def test_candidates_of_a_dead_run_are_swept_and_a_live_ones_kept(project):
             (folder / f"{version}.{ext}").write_bytes(b"x")
         (folder / f"{version}.owner").write_text(owner + "\n")
     (folder / "legacy.safetensors").write_bytes(b"x")  # no owner file: not ours to judge
+    # A publish of "dead" killed before registration, and the half-copies of the live run's publish.
+    models = project / "models"
+    for version in ("dead", "alive"):
+        (models / f"{version}.json").write_text("{}")
+        (models / f".{version}.safetensors.k2j4.tmp").write_bytes(b"x" * 100)
+    registered = sorted(p.name for p in models.iterdir())
     assert rt.sweep_abandoned_candidates(project) == ["dead"]
     left = {p.name.split(".")[0] for p in folder.iterdir()}
     assert left == {"alive", "elsewhere", "legacy"}
+    assert sorted(p.name for p in models.iterdir()) == sorted(
+        set(registered) - {"dead.json", ".dead.safetensors.k2j4.tmp"}
+    )

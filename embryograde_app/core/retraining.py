@@ -475,10 +475,24 @@ def sweep_abandoned_candidates(root: Path) -> list[str]:
             continue
         if gone:
             version = owner.stem
+            _sweep_half_published(root, version)
             for path in folder.glob(f"{version}.*"):
                 path.unlink(missing_ok=True)
             removed.append(version)
     return removed
+
+
+def _sweep_half_published(root: Path, version: str) -> None:
+    """A publish killed before it registered the version leaves models/VERSION.json, perhaps the weights and
+    the atomic copy's .VERSION.*.tmp: remove them, unless the version did get registered."""
+    models = root / "models"
+    if not models.is_dir():
+        return
+    with ProjectStore(root) as store:
+        if any(row["version"] == version for row in store.models()):
+            return
+    for path in [models / f"{version}.safetensors", models / f"{version}.json", *models.glob(f".{version}.*.tmp")]:
+        path.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------ the decision
