@@ -142,3 +142,41 @@ def test_model_registry_publish_and_rollback(store):
     assert store.active_model()["version"] == "v1"  # a failed switch changes nothing
     with pytest.raises(ProjectError, match="different file"):
         store.register_model("v1", "x", "zzz")
+
+
+def test_a_read_only_project_still_gives_its_report(labelled_project, tmp_path, monkeypatch, capsys):
+    """An archived project (no write permission) opened with WAL switched on failed every command."""
+    from embryograde_app.core import store as store_mod
+    from embryograde_app.core.cli import main
+    from embryograde_app.core.store import DB_NAME, ProjectStore
+
+    assert main(["grade", str(labelled_project)]) == 0
+    capsys.readouterr()
+    db = labelled_project / DB_NAME
+    with ProjectStore(labelled_project) as store:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = db.read_bytes()
+    monkeypatch.setattr(store_mod, "_writable", lambda root, db: False)  # what os.access says for a non-owner
+    with ProjectStore(labelled_project) as store:
+        assert store.read_only and len(store.models()) == 1
+        with pytest.raises(ProjectError, match="read-only"):
+            with store.transaction():
+                pass
+    out = tmp_path / "report.csv"
+    assert main(["export", str(labelled_project), "--csv", str(out)]) == 0 and out.read_text().count("\n") > 1
+    assert main(["models", str(labelled_project)]) == 0
+    assert main(["grade", str(labelled_project), "--weights", str(tmp_path / "none.safetensors")]) != 0
+    assert main(["models", str(labelled_project), "--rollback", "nothing"]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert db.read_bytes() == before  # nothing was written
+
+
+def test_sqlite_itself_refuses_writes_in_read_only_mode(labelled_project):
+    import sqlite3
+
+    from embryograde_app.core.store import ProjectStore
+
+    with ProjectStore(labelled_project, read_only=True) as store:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.conn.execute("INSERT INTO embryos(key, name) VALUES ('x', 'x')")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -187,14 +188,27 @@ class PersonLabel:
     mask_path: Path | None = None
 
 
+def _writable(root: Path, db: Path) -> bool:
+    """Whether this process may write the project (its folder, and its database if there is one)."""
+    if not root.exists():
+        return True  # a new project: creating it will say if the parent cannot be written
+    return os.access(root, os.W_OK) and (not db.exists() or os.access(db, os.W_OK))
+
+
 class ProjectStore:
     """One open project. Not thread-safe: each thread opens its own ProjectStore on the same folder."""
 
-    def __init__(self, root: str | Path, create: bool = False):
+    def __init__(self, root: str | Path, create: bool = False, read_only: bool | None = None):
+        """read_only: None opens read-only exactly when the project cannot be written (an archived copy, a
+        folder without write permission): reports and model lists still work, writes say why they cannot."""
         self.root = Path(root)
         db = self.root / DB_NAME
         if not db.exists() and not create:
             raise ProjectError(f"{self.root}: not an EmbryoGrade project (no {DB_NAME})")
+        self.read_only = (not _writable(self.root, db)) if read_only is None else read_only
+        if self.read_only and db.exists():
+            self._open_read_only(db)
+            return
         if not db.exists() and self.root.is_dir() and any(not p.name.startswith(".") for p in self.root.iterdir()):
             # e.g. `import DATASET PROJECT` with the two swapped: never scatter a project through other files
             raise ProjectError(f"{self.root}: not empty and not a project; a new project needs an empty folder")
@@ -214,6 +228,24 @@ class ProjectStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise ProjectError(f"{db}: cannot open the project database ({exc})") from exc
+
+    def _open_read_only(self, db: Path) -> None:
+        """SQLite's read-only mode; immutable where the folder cannot take the WAL's shared-memory file (nobody
+        can be writing a project nobody may write)."""
+        shm_possible = (db.parent / f"{DB_NAME}-shm").exists() or os.access(db.parent, os.W_OK)
+        uri = f"{db.resolve().as_uri()}?mode=ro" + ("" if shm_possible else "&immutable=1")
+        try:
+            self.conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            version = self.schema_version
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(f"{db}: cannot open the project database read-only ({exc})") from exc
+        if version != len(MIGRATIONS):
+            self.conn.close()
+            raise ProjectError(
+                f"{self.root}: a read-only project of schema {version} (this program reads {len(MIGRATIONS)}); "
+                "open it once with write permission to upgrade it"
+            )
 
     def _project_data_folders(self) -> list[str]:
         """The folders of stored frames, masks and models that already hold files (a database lost or emptied)."""
@@ -261,6 +293,8 @@ class ProjectStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT; anything raised rolls the whole change back."""
+        if self.read_only:
+            raise ProjectError(f"{self.root}: the project is read-only (no write permission); nothing was changed")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn

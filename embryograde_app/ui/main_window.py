@@ -269,7 +269,8 @@ class MainWindow(QMainWindow):
             self.collection.store.close()
         self.collection = collection
         self._framed_embryo = None
-        self.correction_panel.set_enabled_for_editing(collection.store is not None)
+        read_only = collection.store is not None and collection.store.read_only
+        self.correction_panel.set_enabled_for_editing(collection.store is not None and not read_only)
         self.predictions.clear()
         active = self.training_panel.set_project(collection.root if collection.store is not None else None)
         if active is not None and self.weights_override is None and str(active) != self._weights:
@@ -277,8 +278,11 @@ class MainWindow(QMainWindow):
         self._ensure_inference()
         self.project_actions.update_enabled()
         self.settings.setValue("last_path", str(Path(path).resolve()))
-        self.setWindowTitle(f"EmbryoGrade — {Path(path).name}")
+        self.setWindowTitle(f"EmbryoGrade — {Path(path).name}" + (" (read-only)" if read_only else ""))
         self.show_problems([str(p) for p in collection.problems])
+        if read_only:  # an archived project: its grades and report, nothing that would write
+            note = f"Read-only project (no write permission): view and export only.\n{self.problems_label.text()}"
+            self.problems_label.setText(note.strip())
         self._fill_embryo_list(keep_row=False)
         self.embryo_list.setCurrentRow(0)
         return True

@@ -69,3 +69,15 @@ def test_cancel_grade_all_keeps_what_was_graded(qtbot, settings, tmp_path, tiny_
         assert store.integrity_check() == "ok"
         n = store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
     assert n == summary.graded
+
+
+def test_a_read_only_project_opens_for_viewing_and_says_so(make_window, project, fake_predictor, monkeypatch):
+    from embryograde_app.core import store as store_mod
+
+    monkeypatch.setattr(store_mod, "_writable", lambda root, db: False)
+    window = make_window(project, fake_predictor)
+    assert window.collection.store.read_only
+    assert window.windowTitle().endswith("(read-only)")
+    assert not window.correction_panel.class_combo.isEnabled()  # no tool that would write a mask
+    assert window.problems_label.text().startswith("Read-only project")
+    window.close()
