@@ -239,13 +239,20 @@ def register_weights(store: ProjectStore, weights: str | Path, activate: bool) -
         version = f"{version}-{digest[:8]}"
     target = folder / f"{version}.safetensors"
     if not target.exists():
-        atomic_write_bytes(target, weights.read_bytes(), overwrite=False)
+        try:
+            atomic_write_bytes(target, weights.read_bytes(), overwrite=False)
+        except FileExistsError:  # another process copied it in the meantime: the same bytes are fine
+            if sha256_of(target) != digest:
+                raise ProjectError(f"{target}: another file already has this name; not registered") from None
     elif sha256_of(target) != digest:
         raise ProjectError(f"{target}: another file already has this name; not registered")
     # (present with the same content: an earlier copy whose registration never happened; used as it is)
     side = target.with_suffix(".json")
     if not side.exists():
-        atomic_write_bytes(side, json.dumps(dict(meta, version=version), indent=1).encode("utf-8"), overwrite=False)
+        try:
+            atomic_write_bytes(side, json.dumps(dict(meta, version=version), indent=1).encode("utf-8"), overwrite=False)
+        except FileExistsError:
+            pass  # another process wrote the same sidecar for the same file
     parent = meta.get("parent")
     store.register_model(
         version,
@@ -321,4 +328,7 @@ def grade_project(
             )
 
         run_jobs(predictor, jobs, on_result, summary, batch_size, progress, total=len(todo), should_stop=should_stop)
+        # Another `grade` on the same project may have written some of these first: report what this one wrote.
+        summary.already_graded += summary.graded - store.predictions_written
+        summary.graded = store.predictions_written
     return summary

@@ -202,6 +202,7 @@ class ProjectStore:
         """read_only: None opens read-only exactly when the project cannot be written (an archived copy, a
         folder without write permission): reports and model lists still work, writes say why they cannot."""
         self.root = Path(root)
+        self.predictions_written = 0  # by add_prediction through this connection (what `grade` reports)
         db = self.root / DB_NAME
         if not db.exists() and not create:
             raise ProjectError(f"{self.root}: not an EmbryoGrade project (no {DB_NAME})")
@@ -285,6 +286,8 @@ class ProjectStore:
             )
         for target in range(version, len(MIGRATIONS)):
             with self.transaction():
+                if self.schema_version > target:  # another process migrated it while this one waited
+                    continue
                 for statement in MIGRATIONS[target].split(";"):
                     if statement.strip():
                         self.conn.execute(statement)
@@ -333,7 +336,10 @@ class ProjectStore:
         row = self.conn.execute("SELECT id FROM embryos WHERE key=?", (key,)).fetchone()
         if row:
             return int(row[0])
-        with self.transaction():
+        with self.transaction():  # checked again under the write lock: another process may have just added it
+            row = self.conn.execute("SELECT id FROM embryos WHERE key=?", (key,)).fetchone()
+            if row:
+                return int(row[0])
             cur = self.conn.execute(
                 "INSERT INTO embryos(key, name, slide, well, created_at) VALUES (?,?,?,?,?)",
                 (key, name or key, slide, well, time.time()),
@@ -368,20 +374,15 @@ class ProjectStore:
         The same (embryo, focal plane, frame number) imported again adds nothing; a different image under
         the same number is refused, since silently replacing a graded frame would rewrite the record.
         """
-        existing = self.conn.execute(
-            "SELECT id, image_sha256 FROM frames WHERE embryo_id=? AND focal_plane=? AND frame_number=?",
-            (embryo_id, focal_plane, frame_number),
-        ).fetchone()
         digest = sha256_bytes(image_bytes)
-        if existing:
-            if existing["image_sha256"] != digest:
-                raise ProjectError(
-                    f"{source}: frame {frame_number} (focal plane {focal_plane}) is already in the project "
-                    "with different pixels; not replaced"
-                )
-            return int(existing["id"]), False
+        found = self._existing_frame(embryo_id, focal_plane, frame_number, digest, source)
+        if found is not None:
+            return found, False
         rel, digest = self._store_file("frames", image_bytes, suffix)
-        with self.transaction():
+        with self.transaction():  # checked again under the write lock: another import may have just added it
+            found = self._existing_frame(embryo_id, focal_plane, frame_number, digest, source)
+            if found is not None:
+                return found, False
             cur = self.conn.execute(
                 "INSERT INTO frames(embryo_id, focal_plane, frame_number, time_h, image_path, image_sha256, width,"
                 " height, source, imported_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -389,6 +390,21 @@ class ProjectStore:
             )
             self.audit("import", "frame", cur.lastrowid, source=source)
         return int(cur.lastrowid), True
+
+    def _existing_frame(self, embryo_id: int, focal_plane: int, frame_number: int, digest: str, source: str):
+        """The id of this frame if it is in the project already; a different image under its number is refused."""
+        existing = self.conn.execute(
+            "SELECT id, image_sha256 FROM frames WHERE embryo_id=? AND focal_plane=? AND frame_number=?",
+            (embryo_id, focal_plane, frame_number),
+        ).fetchone()
+        if existing is None:
+            return None
+        if existing["image_sha256"] != digest:
+            raise ProjectError(
+                f"{source}: frame {frame_number} (focal plane {focal_plane}) is already in the project "
+                "with different pixels; not replaced"
+            )
+        return int(existing["id"])
 
     def next_frame_number(self, embryo_id: int, focal_plane: int = 0) -> int:
         """One past the embryo's last frame number on a focal plane (0 for none): for a frame whose name has none."""
@@ -566,13 +582,17 @@ class ProjectStore:
         grade: str,
         scheme: str,
     ) -> int:
-        """Record a model's grading of a frame with its mask as a model-authored revision (idempotent)."""
+        """Record a model's grading of a frame with its mask as a model-authored revision (idempotent: an
+        existing prediction's id comes back and ``self.predictions_written`` does not grow)."""
         existing = self.prediction(frame_id, model_version)
         if existing is not None:
             return int(existing["id"])
         area = frag_pct(mask)
         now = time.time()
-        with self.transaction():
+        with self.transaction():  # checked again under the write lock: another `grade` may have just written it
+            existing = self.prediction(frame_id, model_version)
+            if existing is not None:
+                return int(existing["id"])
             rev = self._insert_mask_revision(frame_id, None, "model", model_version, encode_png(mask), area, now)
             cur = self.conn.execute(
                 "INSERT INTO predictions(frame_id, model_version, regression_pct, area_pct, grade, scheme,"
@@ -580,6 +600,7 @@ class ProjectStore:
                 (frame_id, model_version, regression_pct, area, grade, scheme, rev, now),
             )
             self.audit("predict", "frame", frame_id, model_version=model_version, actor=f"model:{model_version}")
+        self.predictions_written += 1
         return int(cur.lastrowid)
 
     def prediction(self, frame_id: int, model_version: str | None = None) -> sqlite3.Row | None:
@@ -636,29 +657,35 @@ class ProjectStore:
         activate: bool = False,
     ) -> int:
         row = self.conn.execute("SELECT id, sha256 FROM models WHERE version=?", (version,)).fetchone()
-        if row is not None:
-            if row["sha256"] != sha256:
-                raise ProjectError(f"model version {version!r} is already registered with a different file")
-            if activate:
-                self.activate_model(version)
-            return int(row["id"])
-        with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO models(version, parent_version, path, sha256, metrics, data_summary, created_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (
-                    version,
-                    parent_version,
-                    str(weights),
-                    sha256,
-                    json.dumps(metrics or {}, default=float),
-                    json.dumps(data_summary or {}, default=float),
-                    time.time(),
-                ),
-            )
-            self.audit("register", "model", cur.lastrowid, version=version, parent=parent_version)
-            if activate:
-                self._activate_in_tx(version)
+        if row is None:
+            with self.transaction():  # checked again under the write lock: another process may register it first
+                row = self.conn.execute("SELECT id, sha256 FROM models WHERE version=?", (version,)).fetchone()
+                if row is None:
+                    return self._insert_model(version, weights, sha256, parent_version, metrics, data_summary, activate)
+        if row["sha256"] != sha256:
+            raise ProjectError(f"model version {version!r} is already registered with a different file")
+        if activate:
+            self.activate_model(version)
+        return int(row["id"])
+
+    def _insert_model(self, version, weights, sha256, parent_version, metrics, data_summary, activate) -> int:
+        """Inside register_model's transaction."""
+        cur = self.conn.execute(
+            "INSERT INTO models(version, parent_version, path, sha256, metrics, data_summary, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (
+                version,
+                parent_version,
+                str(weights),
+                sha256,
+                json.dumps(metrics or {}, default=float),
+                json.dumps(data_summary or {}, default=float),
+                time.time(),
+            ),
+        )
+        self.audit("register", "model", cur.lastrowid, version=version, parent=parent_version)
+        if activate:
+            self._activate_in_tx(version)
         return int(cur.lastrowid)
 
     def _activate_in_tx(self, version: str) -> None:
