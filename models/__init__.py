@@ -1,5 +1,15 @@
-"""AttnRegDeepLab and all torch code. No Qt, no SQLite, no embryograde_app import."""
+"""AttnRegDeepLab and all torch code. No Qt, no SQLite, no embryograde_app import.
 
-from models.attnregdeeplab import AttnRegDeepLab, ModelConfig, ModelOutput
+The network's names are loaded on first use (PEP 562), so that torch-free helpers such as
+`models.diskspace` can be imported by the app's core without importing torch.
+"""
 
 __all__ = ["AttnRegDeepLab", "ModelConfig", "ModelOutput"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from models import attnregdeeplab
+
+        return getattr(attnregdeeplab, name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from models.attnregdeeplab import AttnRegDeepLab
 from models.data import InputSpec, Sample, decode_grey_uint8, read_mask_at
+from models.diskspace import explain_disk_full
 
 
 def frozen_fingerprint(model: AttnRegDeepLab) -> str:
@@ -83,8 +84,15 @@ class FeatureCache:
         if self.directory is not None:
             path = self.directory / f"{key}.safetensors"
             tmp = path.with_suffix(".tmp")
-            save_file({k: v.contiguous() for k, v in entry.items()}, str(tmp))
-            tmp.replace(path)
+            tensors = {k: v.contiguous() for k, v in entry.items()}
+            needed = sum(t.numel() * t.element_size() for t in tensors.values())
+            try:
+                with explain_disk_full(path, needed):
+                    save_file(tensors, str(tmp))
+                    tmp.replace(path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # never a partial cache entry
+                raise
         else:
             self.memory[key] = entry
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.diskspace import explain_disk_full
+
 
 def _default_mode() -> int:
     """What a plain open() would give (0o666 minus the umask); mkstemp's 0o600 would hide files from others."""
@@ -28,6 +30,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
     """With ``overwrite=False`` the file is only ever created, never replaced: FileExistsError when the name is
     taken (a registered model, another process's file)."""
     path = Path(path)
+    with explain_disk_full(path, len(data)):
+        _write_new(path, data, overwrite)
+
+
+def _write_new(path: Path, data: bytes, overwrite: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

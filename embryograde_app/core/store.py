@@ -32,8 +32,10 @@ import numpy as np
 
 from embryograde_app.core.atomic import atomic_write_bytes, encode_png
 from embryograde_app.core.schemes import frag_pct
+from models.diskspace import DiskFullError, free_bytes, is_disk_full
 
 DB_NAME = "project.sqlite"
+NO_PERMISSION = "read-only (no write permission)"
 SCHEMA_VERSION = 1
 
 
@@ -172,6 +174,8 @@ def describe_database_error(exc: sqlite3.Error, root: str | Path | None = None) 
     """One line a person can act on for an SQLite failure met after the project opened."""
     where = f"{root}: " if root is not None else ""
     text = str(exc)
+    if is_disk_full(exc) or (root is not None and _disk_full(exc, Path(root))):
+        return str(DiskFullError(root if root is not None else "."))
     if "locked" in text or "busy" in text:
         return f"{where}the project is in use by another program ({text}); close it there and try again"
     if type(exc) is sqlite3.DatabaseError or any(w in text for w in ("malformed", "not a database", "disk image")):
@@ -186,6 +190,14 @@ class PersonLabel:
     lo: float
     hi: float
     mask_path: Path | None = None
+
+
+def _disk_full(exc: BaseException, root: Path) -> bool:
+    """SQLite says "disk I/O error" when it cannot create its WAL files on a full disk: ask the disk."""
+    if is_disk_full(exc):
+        return True
+    free = free_bytes(root)
+    return "disk I/O error" in str(exc) and free is not None and free < 1_000_000
 
 
 def _writable(root: Path, db: Path) -> bool:
@@ -207,6 +219,7 @@ class ProjectStore:
         if not db.exists() and not create:
             raise ProjectError(f"{self.root}: not an EmbryoGrade project (no {DB_NAME})")
         self.read_only = (not _writable(self.root, db)) if read_only is None else read_only
+        self.read_only_reason = NO_PERMISSION if self.read_only else ""
         if self.read_only and db.exists():
             self._open_read_only(db)
             return
@@ -228,13 +241,21 @@ class ProjectStore:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if db.exists() and _disk_full(exc, self.root):  # reports and model lists still work; writes say why not
+                self.conn.close()
+                self.read_only, self.read_only_reason = True, str(DiskFullError(self.root)).split(": ", 1)[1]
+                self._open_read_only(db)
+                return
             raise ProjectError(f"{db}: cannot open the project database ({exc})") from exc
 
     def _open_read_only(self, db: Path) -> None:
         """SQLite's read-only mode; immutable where the folder cannot take the WAL's shared-memory file (nobody
         can be writing a project nobody may write)."""
-        shm_possible = (db.parent / f"{DB_NAME}-shm").exists() or os.access(db.parent, os.W_OK)
-        uri = f"{db.resolve().as_uri()}?mode=ro" + ("" if shm_possible else "&immutable=1")
+        # Immutable where SQLite could not use the WAL's shared-memory file: a folder nobody may write (so nobody
+        # is writing the project) or a full disk (where even an empty -shm cannot be grown).
+        no_permission = self.read_only_reason == NO_PERMISSION
+        shm_usable = no_permission and ((db.parent / f"{DB_NAME}-shm").exists() or os.access(db.parent, os.W_OK))
+        uri = f"{db.resolve().as_uri()}?mode=ro" + ("" if shm_usable else "&immutable=1")
         try:
             self.conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
@@ -297,7 +318,7 @@ class ProjectStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT; anything raised rolls the whole change back."""
         if self.read_only:
-            raise ProjectError(f"{self.root}: the project is read-only (no write permission); nothing was changed")
+            raise ProjectError(f"{self.root}: cannot write the project: {self.read_only_reason}; nothing was changed")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn

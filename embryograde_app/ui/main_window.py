@@ -281,7 +281,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"EmbryoGrade — {Path(path).name}" + (" (read-only)" if read_only else ""))
         self.show_problems([str(p) for p in collection.problems])
         if read_only:  # an archived project: its grades and report, nothing that would write
-            note = f"Read-only project (no write permission): view and export only.\n{self.problems_label.text()}"
+            reason = collection.store.read_only_reason
+            note = f"Project opened read-only: {reason}. View and export only.\n{self.problems_label.text()}"
             self.problems_label.setText(note.strip())
         self._fill_embryo_list(keep_row=False)
         self.embryo_list.setCurrentRow(0)

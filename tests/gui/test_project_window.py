@@ -79,5 +79,5 @@ def test_a_read_only_project_opens_for_viewing_and_says_so(make_window, project,
     assert window.collection.store.read_only
     assert window.windowTitle().endswith("(read-only)")
     assert not window.correction_panel.class_combo.isEnabled()  # no tool that would write a mask
-    assert window.problems_label.text().startswith("Read-only project")
+    assert window.problems_label.text().startswith("Project opened read-only: read-only (no write permission)")
     window.close()
