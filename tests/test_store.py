@@ -180,3 +180,27 @@ def test_sqlite_itself_refuses_writes_in_read_only_mode(labelled_project):
     with ProjectStore(labelled_project, read_only=True) as store:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             store.conn.execute("INSERT INTO embryos(key, name) VALUES ('x', 'x')")
+
+
+def test_every_command_checks_a_damaged_project(labelled_project, tmp_path, capsys):
+    """A damaged page let `grade` exit 0 ("graded 0, 48 already graded") while `export` found the damage."""
+    from embryograde_app.core.cli import main
+    from embryograde_app.core.store import DB_NAME, ProjectStore
+
+    assert main(["grade", str(labelled_project)]) == 0
+    with ProjectStore(labelled_project) as store:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = store.conn.execute("PRAGMA page_size").fetchone()[0]
+    db = labelled_project / DB_NAME
+    data = bytearray(db.read_bytes())
+    pages = len(data) // page
+    for n in range(pages // 2, pages - 1):  # scribble over the back half's pages, leave the header alone
+        data[n * page + 8 : n * page + 64] = b"\xa5" * 56
+    db.write_bytes(bytes(data))
+    capsys.readouterr()
+    for argv in (["grade", str(labelled_project)], ["models", str(labelled_project)],
+                 ["export", str(labelled_project), "--csv", str(tmp_path / "r.csv")]):
+        assert main(argv) != 0, argv
+        err = capsys.readouterr().err
+        assert "damaged" in err or "malformed" in err, (argv, err)
+        assert "restore" in err

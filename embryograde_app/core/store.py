@@ -192,6 +192,14 @@ class PersonLabel:
     mask_path: Path | None = None
 
 
+_CHECKED: dict[Path, tuple[int, int, int]] = {}  # database -> (size, mtime, WAL size) when its pages checked ok
+
+
+def _wal_size(db: Path) -> int:
+    wal = db.with_name(db.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
 def _disk_full(exc: BaseException, root: Path) -> bool:
     """SQLite says "disk I/O error" when it cannot create its WAL files on a full disk: ask the disk."""
     if is_disk_full(exc):
@@ -236,6 +244,7 @@ class ProjectStore:
                     f"{db}: the project database is empty, but the folder holds project data ({', '.join(held)}); "
                     f"restore {DB_NAME} from a backup instead of starting the project over"
                 )
+            self._check_pages(db)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -247,6 +256,20 @@ class ProjectStore:
                 self._open_read_only(db)
                 return
             raise ProjectError(f"{db}: cannot open the project database ({exc})") from exc
+
+    def _check_pages(self, db: Path) -> None:
+        """Every command checks the database's pages before it trusts them (a damaged page let `grade` report
+        "graded 0" while `export` found the damage); once per process for an unchanged file (~10 ms per MB)."""
+        if not db.exists() or db.stat().st_size == 0:
+            return
+        stamp = (db.stat().st_size, db.stat().st_mtime_ns, _wal_size(db))
+        if _CHECKED.get(db.resolve()) == stamp:
+            return
+        problem = str(self.conn.execute("PRAGMA quick_check(1)").fetchone()[0])
+        if problem != "ok":
+            self.conn.close()
+            raise ProjectError(f"{db}: the project database is damaged ({problem}); restore {DB_NAME} from a backup")
+        _CHECKED[db.resolve()] = stamp
 
     def _open_read_only(self, db: Path) -> None:
         """SQLite's read-only mode; immutable where the folder cannot take the WAL's shared-memory file (nobody
@@ -260,6 +283,7 @@ class ProjectStore:
             self.conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
             version = self.schema_version
+            self._check_pages(db)
         except sqlite3.DatabaseError as exc:
             raise ProjectError(f"{db}: cannot open the project database read-only ({exc})") from exc
         if version != len(MIGRATIONS):
