@@ -91,3 +91,21 @@ def test_a_write_that_does_not_fit_names_the_file_and_the_size(small_disk):
         atomic_write_bytes(small_disk / "big.bin", b"\0" * 80_000_000)
     assert [p.name for p in small_disk.iterdir()] == []  # no temporary file left
     shutil.rmtree(small_disk / "none", ignore_errors=True)
+
+
+def test_an_export_that_does_not_fit_leaves_nothing_half_written(small_disk, labelled_project, capsys):
+    from embryograde_app.core.cli import main
+
+    out = small_disk / "dataset"
+    kept = small_disk / "existing"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("the person's own file")
+    free = shutil.disk_usage(small_disk).free
+    with open(small_disk / "filler", "wb") as fh:
+        fh.write(b"\0" * (free - 40_000))  # room for a few frames, not for all of them
+    for target in (out, kept):
+        assert main(["export", str(labelled_project), "--layout", str(target)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "the disk is full" in err and str(target) in err and "\n" not in err
+    assert not out.exists()
+    assert sorted(p.name for p in kept.rglob("*")) == ["mine.txt"]

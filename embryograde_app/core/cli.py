@@ -397,7 +397,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                     (args.layout, project_export.export_layout_v1, "layout-v1 frames"),
                 ):
                     if target:
-                        print(f"wrote {fn(store, Path(target))} {what} to {target}")
+                        with project_export.all_or_nothing(target):
+                            count = fn(store, Path(target))
+                        print(f"wrote {count} {what} to {target}")
     except (ProjectError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     return 0

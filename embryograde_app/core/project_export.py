@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from embryograde_app.core.atomic import atomic_write_bytes, encode_png
@@ -68,6 +71,28 @@ def _frames_with_masks(store: ProjectStore, problems: list[str] | None):
             yield record, store.read_mask(revision)
         except ProjectError as exc:
             _problem(problems, str(exc))
+
+
+@contextmanager
+def all_or_nothing(out_dir: str | os.PathLike) -> Iterator[None]:
+    """An export that fails half way (a full disk, a bad path) removes the files and folders it created, so
+    no partial export is left behind; files that were there before are left as they were."""
+    out_dir = Path(out_dir)
+    existed = out_dir.exists()
+    before = {p for p in out_dir.rglob("*")} if existed else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        else:
+            created = sorted((p for p in out_dir.rglob("*") if p not in before), key=lambda p: -len(p.parts))
+            for path in created:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
 
 
 def export_png_masks(store: ProjectStore, out_dir: str | os.PathLike, problems: list[str] | None = None) -> int:
@@ -172,4 +197,4 @@ def export_layout_v1(
     return count
 
 
-__all__ = ["export_labelme", "export_layout_v1", "export_png_masks", "safe_name"]
+__all__ = ["all_or_nothing", "export_labelme", "export_layout_v1", "export_png_masks", "safe_name"]
