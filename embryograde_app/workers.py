@@ -274,7 +274,7 @@ def grade_job(
         project,
         load,
         scheme,
-        batch_size=4,
+        batch_size=8,  # as the command line's grade
         weights=weights,
         progress=progress,
         should_stop=should_stop,
