@@ -265,6 +265,8 @@ def grade_job(
     from embryograde_app.core.grading import grade_project
     from models.predictor import Predictor
 
+    _yield_the_cpu_to_the_gui()  # background work: a contended core goes to the event loop first
+
     def load(path):
         predictor = Predictor.from_file(path, device)
         heap.settle("grading model loaded")
