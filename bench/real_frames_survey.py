@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.make_real_overlays import REAL
 from embryograde_app.core.frames import open_frames
-from embryograde_app.core.readouts import DISAGREEMENT_MARGIN_PCT
+from embryograde_app.core.readouts import readings_disagree
 from embryograde_app.core.schemes import frag_pct, get_scheme
 from embryograde_app.paths import BUNDLED_WEIGHTS
 
@@ -40,13 +40,16 @@ def survey(weights: str, every: int, batch: int = 8) -> dict:
                 area.append(frag_pct(pred.mask))
                 grades.append(scheme.grade(pred.regression_pct))
         regression_a, area_a = np.array(regression), np.array(area)
+        pairs = list(zip(regression, area, strict=True))
         out["sequences"][folder.name] = {
             "frames": len(indices),
             "mean_regression_pct": round(float(regression_a.mean()), 2),
             "mean_mask_pct": round(float(area_a.mean()), 2),
             "mean_abs_disagreement_pct": round(float(np.abs(regression_a - area_a).mean()), 2),
-            # the window's red flag: regression and mask area further apart than DISAGREEMENT_MARGIN_PCT
-            "flag_rate": round(float((np.abs(regression_a - area_a) > DISAGREEMENT_MARGIN_PCT).mean()), 3),
+            # the window's red flag (core/readouts.py): the two readings give different grades
+            "flag_rate": round(float(np.mean([readings_disagree(scheme, r, a) for r, a in pairs])), 3),
+            # the flag's old rule, kept for comparison: more than 5 points apart
+            "far_apart_rate": round(float((np.abs(regression_a - area_a) > 5.0).mean()), 3),
             "grade_counts": {g: grades.count(g) for g in sorted(set(grades))},
         }
     return out

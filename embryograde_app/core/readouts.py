@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from embryograde_app.core.schemes import GradingScheme
 
-DISAGREEMENT_MARGIN_PCT = 5.0  # regression vs mask area: beyond this the frame is worth a look
+# The flag triages: it is up when the regression head and the mask's area would give the frame different
+# grades, more than FLAG_MIN_POINTS apart (two readings a hair either side of a bin edge are one reading).
+# The old rule, "more than 5 points apart", was up on 41-65 % of real EmbryoScope frames: always on, so it
+# told nothing (two readings of 16 and 22 % are both grade 2).
+FLAG_MIN_POINTS = 2.0
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,20 @@ def pct_text(scheme: GradingScheme, pct: float, decimals: int = 1) -> str:
     return f"{toward:.{places}f}"
 
 
+def readings_disagree(
+    scheme: GradingScheme, regression_pct: float | None, area_pct: float | None, min_points: float = FLAG_MIN_POINTS
+) -> bool:
+    """Worth a look: the two readings give different grades and are more than min_points apart."""
+    if regression_pct is None or area_pct is None:
+        return False
+    return scheme.grade(regression_pct) != scheme.grade(area_pct) and abs(regression_pct - area_pct) > min_points
+
+
 def make_readout(
     scheme: GradingScheme,
     regression_pct: float | None,
     area_pct: float | None,
-    margin: float = DISAGREEMENT_MARGIN_PCT,
+    min_points: float = FLAG_MIN_POINTS,
 ) -> Readout:
     """Grade from the regression head when the model has run, else from the mask area."""
     graded_pct = regression_pct if regression_pct is not None else area_pct
@@ -47,14 +60,15 @@ def make_readout(
     else:
         b = scheme.bin_of(scheme.grade(graded_pct))
         grade_text = f"{b.grade} ({b.name})"
-    disagree = regression_pct is not None and area_pct is not None and abs(regression_pct - area_pct) > margin
+    disagree = readings_disagree(scheme, regression_pct, area_pct, min_points)
     return Readout(
         regression_text="—" if regression_pct is None else f"{pct_text(scheme, regression_pct)} %",
         area_text="—" if area_pct is None else f"{pct_text(scheme, area_pct)} %",
         grade_text=grade_text,
         disagreement=disagree,
         disagreement_text=(
-            f"⚠ regression and mask area differ by {abs(regression_pct - area_pct):.1f} points: worth a look"
+            f"⚠ regression says grade {scheme.grade(regression_pct)}, the mask's area grade {scheme.grade(area_pct)} "
+            f"({abs(regression_pct - area_pct):.1f} points apart): worth a look"
             if disagree
             else ""
         ),

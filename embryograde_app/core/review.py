@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
-from embryograde_app.core.readouts import DISAGREEMENT_MARGIN_PCT
-from embryograde_app.core.schemes import GradingScheme
+from embryograde_app.core.readouts import readings_disagree
+from embryograde_app.core.schemes import GradingScheme, get_scheme
 from embryograde_app.core.store import ProjectStore
 
 
@@ -43,9 +43,10 @@ class ReviewState:
 
 
 def review_states(
-    store: ProjectStore, frame_ids: list[int], margin: float = DISAGREEMENT_MARGIN_PCT
+    store: ProjectStore, frame_ids: list[int], scheme: GradingScheme | None = None
 ) -> dict[int, ReviewState]:
     """Review status and model disagreement of each frame (bulk queries: fine for whole time-lapses)."""
+    scheme = scheme or get_scheme()
     reviews = store.reviews(frame_ids)
     active = store.active_model()
     predictions = store.predictions_of(active["version"], frame_ids) if active is not None else {}
@@ -54,7 +55,7 @@ def review_states(
         row = reviews.get(fid)
         reviewed = row is not None and row["status"] == "reviewed"
         pred = predictions.get(fid)
-        disagree = pred is not None and abs(pred["regression_pct"] - pred["area_pct"]) > margin
+        disagree = pred is not None and readings_disagree(scheme, pred["regression_pct"], pred["area_pct"])
         states[fid] = ReviewState(
             reviewed, row["reviewer"] if row else None, row["reviewed_at"] if row else None, disagree
         )

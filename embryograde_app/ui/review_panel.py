@@ -48,6 +48,7 @@ class LabelReviewPanel(QWidget):
         self._context = context
         self._embryos = embryos
         self._mask_pct: float | None = None
+        self.scheme: GradingScheme | None = None  # the window sets it; None: the default scheme
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._build_label_box())
@@ -133,6 +134,7 @@ class LabelReviewPanel(QWidget):
             self.quick_buttons.append(button)
 
     def set_scheme(self, scheme: GradingScheme) -> None:
+        self.scheme = scheme
         self.set_scheme_buttons(quick_ranges(scheme))
 
     # ------------------------------------------------------------------------------------ state
@@ -159,9 +161,9 @@ class LabelReviewPanel(QWidget):
             self.label_status.setText(f"label {row['lo']:g}–{row['hi']:g} % by {row['author']}")
         else:
             self.label_status.setText("no range label")
-        state = review_states(ctx.store, [frame_id])[frame_id]
+        state = review_states(ctx.store, [frame_id], self.scheme)[frame_id]
         self.review_check.setChecked(state.reviewed)
-        flag = "; regression and area disagree" if state.disagreement else ""
+        flag = "; regression and area give different grades" if state.disagreement else ""
         self.review_info_label.setText(state.describe() + flag)
 
     def show_mask_pct(self, mask_pct: float | None) -> None:
@@ -219,7 +221,7 @@ class LabelReviewPanel(QWidget):
             order.extend((row, i, entry.frame_id(i)) for i in range(len(entry)))
         here = next(k for k, (row, i, _) in enumerate(order) if embryos[row] is ctx.entry and i == ctx.index)
         ids = [fid for _, _, fid in order]
-        states = review_states(ctx.store, ids)
+        states = review_states(ctx.store, ids, self.scheme)
         position = next_needing_review(ids, here, states, self.review_filter_combo.currentData())
         if position is None:
             self.review_info_label.setText("no frame needs review under this filter")

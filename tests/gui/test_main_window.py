@@ -162,7 +162,8 @@ def test_disagreement_flag(window, qtbot):
     qtbot.waitUntil(lambda: window.findChild(QLabel, "frag_pct_label").text() == "42.0 %", timeout=5000)
     area = float(window.area_pct_label.text().split()[0])
     flagged = bool(window.disagreement_label.text())
-    assert flagged == (abs(42.0 - area) > 5.0)
+    scheme = window.scheme
+    assert flagged == (scheme.grade(42.0) != scheme.grade(area) and abs(42.0 - area) > 2.0)
 
 
 def test_event_loop_keeps_ticking_while_a_slow_model_runs(make_window, tiny_dataset, qtbot, fake_predictor):
