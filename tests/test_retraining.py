@@ -303,3 +303,21 @@ def test_candidates_of_a_dead_run_are_swept_and_a_live_ones_kept(project):
     assert sorted(p.name for p in models.iterdir()) == sorted(
         set(registered) - {"dead.json", ".dead.safetensors.k2j4.tmp"}
     )
+
+
+def test_publish_needs_held_out_evidence_or_a_recorded_override(project):
+    """With labels from one embryo the dock used to publish and re-grade everything, unchecked."""
+    from dataclasses import replace
+
+    candidate = rt.retrain(_settings(project))
+    assert candidate.validated
+    unchecked = replace(candidate, data_summary={**candidate.data_summary, "val_embryos": []})
+    with pytest.raises(rt.RetrainError, match="no held-out embryo"):
+        rt.publish(unchecked)
+    assert _active(project) == "tiny-test"
+    path = rt.publish(unchecked, override=f"{rt.NO_HELD_OUT_OVERRIDE} (by ann)")
+    assert _active(project) == candidate.version
+    with ProjectStore(project) as store:
+        row = next(r for r in store.models() if r["version"] == candidate.version)
+        assert "by ann" in json.loads(row["metrics"])["override"]
+    assert "by ann" in read_metadata(path)["metrics"]["override"]

@@ -114,6 +114,11 @@ class Candidate:
         """Validated on held-out embryos and no worse on MAE, range violations or fragment Dice."""
         return not self.warnings
 
+    @property
+    def validated(self) -> bool:
+        """At least one embryo was held out of training and measured: the evidence a publish needs."""
+        return bool(self.data_summary.get("val_embryos"))
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -496,11 +501,15 @@ def _sweep_half_published(root: Path, version: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ the decision
-def publish(candidate: Candidate, activate: bool = True) -> Path:
+NO_HELD_OUT_OVERRIDE = "published without held-out evidence: how it does on an embryo it has not seen is unknown"
+
+
+def publish(candidate: Candidate, activate: bool = True, override: str | None = None) -> Path:
     """Move the candidate into PROJECT/models/ and register it (parent, metrics, data, sha256); activate it.
 
     The file is verified against its sidecar first; registration and activation are one transaction, so the
-    active model changes only when both succeed.
+    active model changes only when both succeed. A candidate measured on no held-out embryo is published only
+    with an explicit ``override`` (who and why), recorded in the model's registry entry and sidecar.
     """
     from models.weights import WeightsError, read_metadata, sha256_of
 
@@ -515,8 +524,15 @@ def publish(candidate: Candidate, activate: bool = True) -> Path:
         raise RetrainError(str(exc)) from exc
     if recorded != digest:
         raise RetrainError(f"{source}: sha256 does not match its sidecar; not published")
+    if not candidate.validated and not override:
+        raise RetrainError(
+            "no held-out embryo measured this model: label frames of at least 2 embryos and retrain, or publish "
+            "with an override (recorded with the model)"
+        )
     target = root / "models" / source.name
     metrics = {"before": candidate.before, "after": candidate.after, "warnings": candidate.warnings}
+    if override:
+        metrics["override"] = override
     summary = dict(candidate.data_summary, stage=candidate.stage, device=candidate.device, seconds=candidate.seconds)
     with ProjectStore(root) as store:
         active = store.active_model()

@@ -33,7 +33,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.retraining import STAGES, Candidate, RetrainSettings, discard, model_versions
+from embryograde_app.core.retraining import (
+    NO_HELD_OUT_OVERRIDE,
+    STAGES,
+    Candidate,
+    RetrainSettings,
+    discard,
+    model_versions,
+)
+from embryograde_app.core.store import current_user
 from embryograde_app.ui.preferences import read_scheme
 from embryograde_app.workers import RetrainRunner, TaskRunner, TaskSpec
 
@@ -54,10 +62,10 @@ PHASE_TEXT = {
 }
 
 
-def _publish_job(candidate: Candidate, progress, should_stop) -> str:
+def _publish_job(candidate: Candidate, override: str | None, progress, should_stop) -> str:
     from embryograde_app.core.retraining import publish
 
-    return str(publish(candidate))
+    return str(publish(candidate, override=override))
 
 
 def _rollback_job(project: str, version: str, progress, should_stop) -> str:
@@ -394,11 +402,27 @@ class TrainingPanel(QDockWidget):
 
     # ------------------------------------------------------------------------------------ decision
     def publish(self, ask: bool = True) -> bool:
-        """Register and activate the candidate (after a confirmation when it did worse on something)."""
+        """Register and activate the candidate (after a confirmation when it did worse on something). Without a
+        held-out embryo only the person's explicit override publishes it, and the override is recorded."""
         candidate = self.candidate
         if candidate is None or self.busy:
             return False
-        if ask and candidate.warnings:
+        override = None
+        if not candidate.validated:
+            if not ask:
+                self._say("Not published: no held-out embryo measured this model (label at least 2 embryos).")
+                return False
+            answer = QMessageBox.question(
+                self,
+                "Publish without held-out evidence?",
+                "No embryo was held out of this training, so nothing measured how the new model does on an embryo "
+                "it has not seen. Publishing re-grades every frame with it.\n\nPublish anyway? The override is "
+                "recorded with the model.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+            override = f"{NO_HELD_OUT_OVERRIDE} (by {current_user()})"
+        elif ask and candidate.warnings:
             answer = QMessageBox.question(
                 self,
                 "Publish anyway?",
@@ -408,7 +432,7 @@ class TrainingPanel(QDockWidget):
                 return False
         self.candidate, self._publishing = None, candidate
         self._say(f"Publishing {candidate.version}…")
-        started = self.tasks.start(TaskSpec("Publish", partial(_publish_job, candidate)))
+        started = self.tasks.start(TaskSpec("Publish", partial(_publish_job, candidate, override)))
         self._update_enabled()
         return started
 

@@ -166,3 +166,25 @@ def test_a_version_whose_file_is_missing_says_so(make_window, project, fake_pred
     (project / "models" / "tiny-test.safetensors").rename(project / "moved-away.safetensors")
     panel.refresh_versions()
     assert panel.versions_table.item(0, 0).text() == "tiny-test  ● in use  ✕ file missing"
+
+
+def test_publish_without_held_out_evidence_needs_the_persons_override(
+    make_window, project, fake_predictor, qtbot, no_modal_dialogs
+):
+    from dataclasses import replace
+
+    window = make_window(project, fake_predictor)
+    panel = window.training_panel
+    with qtbot.waitSignal(panel.runner.finished, timeout=120000) as done:
+        assert panel.start_retrain(**FAST)
+    unchecked = replace(done.args[0], data_summary={**done.args[0].data_summary, "val_embryos": []})
+    panel.candidate = unchecked
+    assert not panel.publish(ask=False) and _active(project) == "tiny-test"  # never without the person
+    with qtbot.waitSignal(panel.model_changed, timeout=30000):
+        assert panel.publish(ask=True)  # the box asks; the fixture answers Yes
+    assert any("without held-out evidence" in text for text in no_modal_dialogs)
+    no_modal_dialogs.clear()
+    with ProjectStore(project) as store:
+        row = next(r for r in store.models() if r["version"] == unchecked.version)
+    assert "held-out evidence" in row["metrics"] and _active(project) == unchecked.version
+    _wait_grade_all(qtbot, window)
