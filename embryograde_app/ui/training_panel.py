@@ -364,7 +364,12 @@ class TrainingPanel(QDockWidget):
             self._stage_marks.append(mark)
         self._loss_stage = stage
         self._losses["train"].append(train_loss)
-        self._losses["val"].append(val_loss)
+        # Without a held-out embryo training reports its own loss as the validation loss: drawing it under
+        # "held-out" would claim a check that never happened, so that curve stays empty and the status says so.
+        unvalidated = val_loss == train_loss
+        self._losses["val"].append(math.nan if unvalidated else val_loss)
+        if unvalidated and epoch == 1:
+            self._say("No held-out embryo: the curve is the training loss only (label at least 2 embryos).")
         x = list(range(1, len(self._losses["train"]) + 1))
         self.train_curve.setData(x, self._losses["train"])
         self.val_curve.setData(x, self._losses["val"])
