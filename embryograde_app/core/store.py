@@ -133,7 +133,21 @@ CREATE TABLE audit (
 MIGRATIONS: list[str] = [_SCHEMA_V1]
 
 
+_PERSON: str | None = None  # the name the person gave in Preferences (the window sets it)
+
+
+def set_person(name: str | None) -> None:
+    """Who reviews, labels and corrects in this process: recorded instead of the login name (often "root" or
+    a shared lab account on a workstation)."""
+    global _PERSON
+    _PERSON = (name or "").strip() or None
+
+
 def current_user() -> str:
+    return _PERSON or login_name()
+
+
+def login_name() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no login name in some containers

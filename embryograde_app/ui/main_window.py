@@ -30,9 +30,11 @@ from embryograde_app.core.frames import FrameReadError, NoFramesError
 from embryograde_app.core.readouts import pct_text
 from embryograde_app.core.requests import LruCache, neighbour_order
 from embryograde_app.core.schemes import frag_pct
+from embryograde_app.core.store import set_person
 from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.image_views import LinkedViews
 from embryograde_app.ui.preferences import read_colours, read_scheme
+from embryograde_app.ui.shortcuts import add_help_menu, name_shortcuts_in_tooltips
 
 PLAY_INTERVAL_MS = 120
 TRAINING_DOCK_WIDTH = 400  # opened beside the side panel; the image views keep the rest
@@ -48,6 +50,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("EmbryoGrade", "EmbryoGrade")
         self.collection: Collection | None = None
         self.scheme = read_scheme(self.settings)
+        set_person(str(self.settings.value("reviewer_name", "") or ""))  # recorded with reviews and corrections
         self.predictions: LruCache = LruCache(PREDICTION_CACHE)
         self.inference = None
         self._frame_shape: tuple[int, int] | None = None  # of the frame on screen
@@ -210,6 +213,11 @@ class MainWindow(QMainWindow):
         self.action_preferences = QAction("&Preferences…", self, objectName="action_preferences")
         self.action_preferences.triggered.connect(self.show_preferences)
         menu.addAction(self.action_preferences)
+        menu.addSeparator()
+        self.action_quit = QAction("&Quit", self, objectName="action_quit")
+        self.action_quit.setShortcut(QKeySequence("Ctrl+Q"))  # the platform key can be empty (no desktop)
+        self.action_quit.triggered.connect(self.close)  # closeEvent still asks about unsaved corrections
+        menu.addAction(self.action_quit)
         edit = self.menuBar().addMenu("&Edit")
         edit.addAction(self.correction_panel.action_undo)
         edit.addAction(self.correction_panel.action_redo)
@@ -233,20 +241,22 @@ class MainWindow(QMainWindow):
         for action in (self.action_open, pa.action_import, pa.action_grade_all, pa.action_export_csv):
             toolbar.addAction(action)
         shortcuts = [
-            (Qt.Key.Key_Right, lambda: self.step_frame(1)),
-            (Qt.Key.Key_Left, lambda: self.step_frame(-1)),
-            (Qt.Key.Key_Down, lambda: self.step_embryo(1)),
-            (Qt.Key.Key_Up, lambda: self.step_embryo(-1)),
-            (Qt.Key.Key_Home, lambda: self.frame_slider.setValue(0)),
-            (Qt.Key.Key_End, lambda: self.frame_slider.setValue(self.frame_slider.maximum())),
-            (Qt.Key.Key_Space, lambda: self.play_button.toggle()),
+            ("Next frame", Qt.Key.Key_Right, lambda: self.step_frame(1)),
+            ("Previous frame", Qt.Key.Key_Left, lambda: self.step_frame(-1)),
+            ("Next embryo", Qt.Key.Key_Down, lambda: self.step_embryo(1)),
+            ("Previous embryo", Qt.Key.Key_Up, lambda: self.step_embryo(-1)),
+            ("First frame", Qt.Key.Key_Home, lambda: self.frame_slider.setValue(0)),
+            ("Last frame", Qt.Key.Key_End, lambda: self.frame_slider.setValue(self.frame_slider.maximum())),
+            ("Play / pause", Qt.Key.Key_Space, lambda: self.play_button.toggle()),
         ]
-        for key, slot in shortcuts:
-            action = QAction(self)
+        for name, key, slot in shortcuts:
+            action = QAction(name, self)
             action.setShortcut(QKeySequence(key))
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(slot)
             self.addAction(action)
+        add_help_menu(self)
+        name_shortcuts_in_tooltips(self)
 
     # ------------------------------------------------------------------------------------ opening
     def _choose_folder(self) -> None:
@@ -630,6 +640,7 @@ class MainWindow(QMainWindow):
     def apply_preferences(self) -> None:
         """Re-read QSettings: scheme, colours, opacity, device (a new device restarts the model worker)."""
         self.scheme = read_scheme(self.settings)
+        set_person(str(self.settings.value("reviewer_name", "") or ""))
         self.readouts.set_scheme(self.scheme)
         self.timecourse.set_scheme(self.scheme)
         self.review_panel.set_scheme(self.scheme)

@@ -10,12 +10,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QLineEdit,
     QPushButton,
     QSpinBox,
 )
 
 from embryograde_app.core.overlays import CLASS_COLOURS
 from embryograde_app.core.schemes import DEFAULT_SCHEME, GradingScheme, get_scheme, load_schemes
+from embryograde_app.core.store import login_name
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 
@@ -65,7 +67,11 @@ class PreferencesDialog(QDialog):
         self.device_combo.addItems(DEVICES)
         self.device_combo.setCurrentText(str(settings.value("device", "auto")))
         self.device_combo.setToolTip("auto: CUDA GPU, then Apple MPS, then CPU")
-        form.insertRow(0, "Grading scheme", self.scheme_combo)
+        self.reviewer_edit = QLineEdit(str(settings.value("reviewer_name", "") or ""), objectName="pref_reviewer")
+        self.reviewer_edit.setPlaceholderText(login_name())
+        self.reviewer_edit.setToolTip("Recorded with your reviews, range labels and mask corrections")
+        form.insertRow(0, "Your name", self.reviewer_edit)
+        form.insertRow(1, "Grading scheme", self.scheme_combo)
         form.addRow("Mask opacity", self.opacity_spin)
         form.addRow("Inference device", self.device_combo)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -94,3 +100,4 @@ class PreferencesDialog(QDialog):
             self.settings.setValue(f"colour_{cls}", QColor(*rgb).name())
         self.settings.setValue("overlay_opacity", self.opacity_spin.value())
         self.settings.setValue("device", self.device_combo.currentText())
+        self.settings.setValue("reviewer_name", self.reviewer_edit.text().strip())

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressBar, QPushButton
 
+from embryograde_app.ui.shortcuts import shortcut_tooltip
 from embryograde_app.workers import TaskRunner, TaskSpec, export_job, grade_job, import_job
 
 
@@ -63,7 +64,8 @@ class ProjectActions(QObject):
         has_project, busy = self.project is not None, self.runner.busy
         for action in (self.action_import, self.action_import_files, self.action_grade_all, self.action_export_csv):
             action.setEnabled(has_project and not busy)
-            action.setToolTip("" if has_project else "Open or create a project first (File ▸ New project…)")
+            no_project = "Open or create a project first (File ▸ New project…)"
+            action.setToolTip(shortcut_tooltip(action) if has_project else no_project)
         self.action_new_project.setEnabled(not busy)
 
     # ------------------------------------------------------------------------------------ dialogs

@@ -342,3 +342,28 @@ def test_views_frame_the_embryo_and_keep_a_persons_own_zoom(window, qtbot):
     window.views.overlay_view.view_box.sigRangeChangedManually.emit([True, True])  # ...unless the person
     window.views.show_mask(window._shown_mask)  # pans or zooms (in any view) before the mask arrives
     assert framed((0, 0, width, height))
+
+
+def test_help_lists_the_shortcuts_quit_and_the_reviewers_name(make_window, tiny_dataset, fake_predictor, settings):
+    """Issue 17 point 7: discoverable shortcuts, File ▸ Quit, and the name recorded with reviews."""
+    from PySide6.QtGui import QAction
+
+    from embryograde_app.core import store as store_mod
+    from embryograde_app.ui.shortcuts import ShortcutsDialog, shortcut_rows
+
+    settings.setValue("reviewer_name", "Dr. Ana Ruiz")
+    window = make_window(tiny_dataset, fake_predictor)
+    try:
+        assert store_mod.current_user() == "Dr. Ana Ruiz"
+        rows = dict(shortcut_rows(window))
+        assert rows["Next frame"] == "Right" and rows["Grade all"] == "Ctrl+G" and "Keyboard shortcuts" in rows
+        assert window.findChild(QAction, "action_zoom_embryo").toolTip() == "Zoom to the embryo (Z)"
+        assert "File ▸ New project" in window.findChild(QAction, "action_grade_all").toolTip()  # why it is grey
+        dialog = ShortcutsDialog(window)
+        assert dialog.table.rowCount() == len(rows) and dialog.table.item(0, 0).text()
+        quit_action = window.findChild(QAction, "action_quit")
+        assert quit_action is not None and quit_action.shortcut().toString() == "Ctrl+Q"
+        quit_action.trigger()
+        assert not window.isVisible()
+    finally:
+        store_mod.set_person(None)
