@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -34,7 +33,7 @@ from embryograde_app.core.store import set_person
 from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.image_views import LinkedViews
 from embryograde_app.ui.preferences import read_colours, read_scheme
-from embryograde_app.ui.shortcuts import add_help_menu, name_shortcuts_in_tooltips
+from embryograde_app.ui.window_actions import build_actions
 
 PLAY_INTERVAL_MS = 120
 TRAINING_DOCK_WIDTH = 400  # opened beside the side panel; the image views keep the rest
@@ -74,7 +73,7 @@ class MainWindow(QMainWindow):
         self.training_panel.visibilityChanged.connect(
             lambda shown: shown and self.resizeDocks([self.training_panel], dock_width, Qt.Orientation.Horizontal)
         )
-        self._build_actions()
+        build_actions(self)
         self.menuBar().addMenu("&Training").addAction(self.training_panel.toggle_action)
         self.play_timer = QTimer(self)
         self.play_timer.setInterval(PLAY_INTERVAL_MS)
@@ -196,67 +195,6 @@ class MainWindow(QMainWindow):
         self.review_panel.set_scheme(self.scheme)
         self.review_panel.labelsChanged.connect(self._update_timecourse)
         self.review_panel.jumpRequested.connect(self._jump_to)
-
-    def _build_actions(self) -> None:
-        self.action_open = QAction("&Open folder…", self, objectName="action_open")
-        self.action_open.setShortcut(QKeySequence.StandardKey.Open)
-        self.action_open.triggered.connect(self._choose_folder)
-        menu = self.menuBar().addMenu("&File")
-        pa = self.project_actions
-        menu.addAction(pa.action_new_project)
-        menu.addAction(self.action_open)
-        menu.addSeparator()
-        menu.addAction(pa.action_import)
-        menu.addAction(pa.action_import_files)
-        menu.addAction(pa.action_export_csv)
-        menu.addSeparator()
-        self.action_preferences = QAction("&Preferences…", self, objectName="action_preferences")
-        self.action_preferences.triggered.connect(self.show_preferences)
-        menu.addAction(self.action_preferences)
-        menu.addSeparator()
-        self.action_quit = QAction("&Quit", self, objectName="action_quit")
-        self.action_quit.setShortcut(QKeySequence("Ctrl+Q"))  # the platform key can be empty (no desktop)
-        self.action_quit.triggered.connect(self.close)  # closeEvent still asks about unsaved corrections
-        menu.addAction(self.action_quit)
-        edit = self.menuBar().addMenu("&Edit")
-        edit.addAction(self.correction_panel.action_undo)
-        edit.addAction(self.correction_panel.action_redo)
-        self.action_undo = self.correction_panel.action_undo
-        self.action_redo = self.correction_panel.action_redo
-        self.addActions([self.action_undo, self.action_redo])
-        self.addActions(self.correction_panel.key_actions + self.review_panel.key_actions)
-        view = self.menuBar().addMenu("&View")
-        self.action_zoom_embryo = QAction("&Zoom to the embryo", self, objectName="action_zoom_embryo")
-        self.action_zoom_embryo.setShortcut(QKeySequence(Qt.Key.Key_Z))
-        self.action_zoom_embryo.triggered.connect(lambda: self.views.zoom_to_embryo(self._shown_mask))
-        self.action_whole_frame = QAction("&Whole frame", self, objectName="action_whole_frame")
-        self.action_whole_frame.setShortcut(QKeySequence(Qt.Key.Key_0))
-        self.action_whole_frame.triggered.connect(self.views.show_whole_frame)
-        view.addActions([self.action_zoom_embryo, self.action_whole_frame])
-        self.addActions([self.action_zoom_embryo, self.action_whole_frame])
-        grading = self.menuBar().addMenu("&Grading")
-        grading.addAction(pa.action_grade_all)
-        toolbar = self.addToolBar("Project")
-        toolbar.setObjectName("project_toolbar")
-        for action in (self.action_open, pa.action_import, pa.action_grade_all, pa.action_export_csv):
-            toolbar.addAction(action)
-        shortcuts = [
-            ("Next frame", Qt.Key.Key_Right, lambda: self.step_frame(1)),
-            ("Previous frame", Qt.Key.Key_Left, lambda: self.step_frame(-1)),
-            ("Next embryo", Qt.Key.Key_Down, lambda: self.step_embryo(1)),
-            ("Previous embryo", Qt.Key.Key_Up, lambda: self.step_embryo(-1)),
-            ("First frame", Qt.Key.Key_Home, lambda: self.frame_slider.setValue(0)),
-            ("Last frame", Qt.Key.Key_End, lambda: self.frame_slider.setValue(self.frame_slider.maximum())),
-            ("Play / pause", Qt.Key.Key_Space, lambda: self.play_button.toggle()),
-        ]
-        for name, key, slot in shortcuts:
-            action = QAction(name, self)
-            action.setShortcut(QKeySequence(key))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.triggered.connect(slot)
-            self.addAction(action)
-        add_help_menu(self)
-        name_shortcuts_in_tooltips(self)
 
     # ------------------------------------------------------------------------------------ opening
     def _choose_folder(self) -> None:

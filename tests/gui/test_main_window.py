@@ -135,7 +135,7 @@ def test_focal_planes_of_one_well_are_one_embryo(window, tmp_path):
     for plane in (-15, 0, 15):
         for frame in (10, 11, 12):
             name = f"20230304-17097-3-F{plane}-{frame}.jpg"
-            cv2.imwrite(str(folder / name), np.full((24, 24), 100 + plane + frame, np.uint8))
+            cv2.imwrite(str(folder / name), np.full((32, 32), 100 + plane + frame, np.uint8))
     assert window.open_path(folder)
     embryo_list = window.findChild(QListWidget, "embryo_list")
     focal = window.findChild(QComboBox, "focal_combo")
