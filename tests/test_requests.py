@@ -91,3 +91,20 @@ def test_a_shown_percentage_never_contradicts_its_grade(pct, decimals, text):
     assert scheme.grade(float(text)) == scheme.grade(pct)
     if decimals == 1:
         assert make_readout(scheme, pct, None).regression_text == f"{text} %"
+
+
+def test_the_persons_answer_wins_the_readout():
+    """Corrected to 6.9 % and reviewed, the big readout still showed the model's "2 (fair)" (issue 17)."""
+    from embryograde_app.core.readouts import PersonAnswer, make_readout
+    from embryograde_app.core.schemes import get_scheme
+
+    scheme = get_scheme()
+    by_mask = PersonAnswer(6.9, 6.9, "ann", from_mask=True)
+    r = make_readout(scheme, 14.0, 14.5, answer=by_mask)
+    assert r.grade_text == "1 (good) — ann" and r.answer_text == "6.9 % (mask) by ann"
+    assert r.model_text == "model: 14.0 %, grade 2" and r.disagreement and "not what ann said" in r.disagreement_text
+    assert not make_readout(scheme, 7.5, 7.0, answer=by_mask).disagreement
+    by_range = PersonAnswer(10, 25, "bo", from_mask=False)
+    r = make_readout(scheme, 12.0, 30.0, answer=by_range)
+    assert r.grade_text == "2 (fair) — bo" and not r.disagreement  # the model inside the person's range
+    assert make_readout(scheme, 40.0, None, answer=by_range).disagreement

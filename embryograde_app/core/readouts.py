@@ -15,12 +15,39 @@ FLAG_MIN_POINTS = 2.0
 
 
 @dataclass(frozen=True)
+class PersonAnswer:
+    """What a person said about a frame: the % of a corrected mask, else a range label, and who said it."""
+
+    lo: float
+    hi: float
+    author: str
+    from_mask: bool
+
+    @property
+    def pct(self) -> float:
+        return (self.lo + self.hi) / 2
+
+
+def person_answer(store, frame_id: int) -> PersonAnswer | None:
+    """The person's answer for a frame of a project: a human mask revision's %, else the latest range label."""
+    revision = store.latest_mask(frame_id, kinds=("human",))
+    if revision is not None:
+        return PersonAnswer(revision.frag_pct, revision.frag_pct, revision.author, True)
+    row = store.range_label(frame_id)
+    if row is not None:
+        return PersonAnswer(float(row["lo"]), float(row["hi"]), str(row["author"]), False)
+    return None
+
+
+@dataclass(frozen=True)
 class Readout:
     regression_text: str
     area_text: str
     grade_text: str
     disagreement: bool
     disagreement_text: str
+    answer_text: str = ""  # the person's answer and who gave it ("" when nobody has)
+    model_text: str = ""  # the model's own reading, shown beside the person's
 
 
 def pct_text(scheme: GradingScheme, pct: float, decimals: int = 1) -> str:
@@ -47,13 +74,32 @@ def readings_disagree(
     return scheme.grade(regression_pct) != scheme.grade(area_pct) and abs(regression_pct - area_pct) > min_points
 
 
+def _person_grade(scheme: GradingScheme, answer: PersonAnswer) -> str:
+    grade = scheme.grade(answer.lo) if answer.from_mask else scheme.range_grade(answer.lo, answer.hi)
+    return "—" if grade is None else grade
+
+
+def _answer_disagrees(scheme: GradingScheme, regression_pct: float | None, answer: PersonAnswer) -> bool:
+    """The model's reading falls outside the person's answer and in another grade."""
+    if regression_pct is None:
+        return False
+    if answer.from_mask:
+        return readings_disagree(scheme, regression_pct, answer.lo)
+    outside = regression_pct < answer.lo - FLAG_MIN_POINTS or regression_pct > answer.hi + FLAG_MIN_POINTS
+    return outside and scheme.grade(regression_pct) != _person_grade(scheme, answer)
+
+
 def make_readout(
     scheme: GradingScheme,
     regression_pct: float | None,
     area_pct: float | None,
     min_points: float = FLAG_MIN_POINTS,
+    answer: PersonAnswer | None = None,
 ) -> Readout:
-    """Grade from the regression head when the model has run, else from the mask area."""
+    """Grade from the person's answer where there is one (the model's reading beside it), else from the
+    regression head when the model has run, else from the mask area."""
+    if answer is not None:
+        return _person_readout(scheme, regression_pct, area_pct, answer)
     graded_pct = regression_pct if regression_pct is not None else area_pct
     if graded_pct is None:
         grade_text = "—"
@@ -72,4 +118,26 @@ def make_readout(
             if disagree
             else ""
         ),
+    )
+
+
+def _person_readout(
+    scheme: GradingScheme, regression_pct: float | None, area_pct: float | None, answer: PersonAnswer
+) -> Readout:
+    """The person's answer wins the big readout; the model is shown beside it and flagged against it."""
+    grade = _person_grade(scheme, answer)
+    name = next((b.name for b in scheme.bins if b.grade == grade), "")
+    what = f"{pct_text(scheme, answer.lo)} % (mask)" if answer.from_mask else f"range {answer.lo:g}–{answer.hi:g} %"
+    model = "—"
+    if regression_pct is not None:
+        model = f"{pct_text(scheme, regression_pct)} %, grade {scheme.grade(regression_pct)}"
+    disagree = _answer_disagrees(scheme, regression_pct, answer)
+    return Readout(
+        regression_text="—" if regression_pct is None else f"{pct_text(scheme, regression_pct)} %",
+        area_text="—" if area_pct is None else f"{pct_text(scheme, area_pct)} %",
+        grade_text=f"{grade} ({name}) — {answer.author}" if name else f"{grade} — {answer.author}",
+        disagreement=disagree,
+        disagreement_text=f"⚠ the model reads {model}: not what {answer.author} said" if disagree else "",
+        answer_text=f"{what} by {answer.author}",
+        model_text=f"model: {model}",
     )

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from embryograde_app.core.collection import Collection, EmbryoEntry, open_collection
 from embryograde_app.core.frames import FrameReadError, NoFramesError
-from embryograde_app.core.readouts import pct_text
+from embryograde_app.core.readouts import pct_text, person_answer
 from embryograde_app.core.requests import LruCache, neighbour_order
 from embryograde_app.core.schemes import frag_pct
 from embryograde_app.core.store import set_person
@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
         )
         self.review_panel.set_scheme(self.scheme)
         self.review_panel.labelsChanged.connect(self._update_timecourse)
+        self.review_panel.labelsChanged.connect(self._show_overlays)  # the readout shows the new answer at once
         self.review_panel.jumpRequested.connect(self._jump_to)
 
     # ------------------------------------------------------------------------------------ opening
@@ -235,6 +236,11 @@ class MainWindow(QMainWindow):
         self._fill_embryo_list(keep_row=False)
         self.embryo_list.setCurrentRow(0)
         return True
+
+    def _person_answer(self, entry: EmbryoEntry, index: int):
+        """What a person said about this frame (a corrected mask's %, else a range label), in a project."""
+        store = self.collection.store if self.collection is not None else None
+        return person_answer(store, entry.frame_id(index)) if store is not None else None
 
     def _reload_project(self) -> None:
         """List the open project's frames again (after an import) on the same store connection: undo histories
@@ -395,7 +401,7 @@ class MainWindow(QMainWindow):
         self._shown_mask = mask
         self.views.show_mask(mask)
         self.views.show_attention(pred.attention if pred else None, pred.fragment_prob if pred else None)
-        self.readouts.show_frame(pred, mask, entry.label(index))
+        self.readouts.show_frame(pred, mask, entry.label(index), self._person_answer(entry, index))
         self.review_panel.show_frame(frag_pct(stored) if stored is not None else None)
 
     def _on_mask_edited(self, frame_id: int) -> None:
@@ -411,7 +417,8 @@ class MainWindow(QMainWindow):
         self._shown_mask = mask
         self.views.show_mask(mask)
         pred = self.predictions.get(self._key(entry, self.frame_slider.value()))
-        self.readouts.show_frame(pred, mask, entry.label(self.frame_slider.value()))
+        index = self.frame_slider.value()
+        self.readouts.show_frame(pred, mask, entry.label(index), self._person_answer(entry, index))
         self.review_panel.show_mask_pct(frag_pct(mask))  # no store queries per mouse move
 
     def _jump_to(self, row: int, index: int) -> None:

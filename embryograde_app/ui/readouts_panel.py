@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QWidget
 
 from embryograde_app.core.layout import LabelRow
-from embryograde_app.core.readouts import make_readout
+from embryograde_app.core.readouts import PersonAnswer, make_readout
 from embryograde_app.core.schemes import GradingScheme, frag_pct
 
 if TYPE_CHECKING:
@@ -49,18 +49,27 @@ class ReadoutsBox(QGroupBox):
         self.scheme = scheme
         self.grade_caption.setText(f"Grade ({scheme.key})")
 
-    def show_frame(self, pred: FramePrediction | None, shown_mask: np.ndarray | None, label: LabelRow | None) -> None:
-        """Regression % from the model; area % of the mask on screen (the model's or the stored one)."""
+    def show_frame(
+        self,
+        pred: FramePrediction | None,
+        shown_mask: np.ndarray | None,
+        label: LabelRow | None,
+        answer: PersonAnswer | None = None,
+    ) -> None:
+        """Regression % from the model; area % of the mask on screen (the model's or the stored one); where a
+        person has answered (a corrected mask, a range label) the grade is theirs and names them."""
         if shown_mask is None:
             area = None
         else:  # the model's area % was computed on the worker thread
             area = pred.area_pct if pred is not None and shown_mask is pred.mask else frag_pct(shown_mask)
-        readout = make_readout(self.scheme, pred.regression_pct if pred is not None else None, area)
+        readout = make_readout(self.scheme, pred.regression_pct if pred is not None else None, area, answer=answer)
         self.frag_pct_label.setText(readout.regression_text)
         self.area_pct_label.setText(readout.area_text)
         self.grade_label.setText(readout.grade_text)
         self.disagreement_label.setText(readout.disagreement_text)
-        if label is not None and label.has_range:
+        if readout.answer_text:
+            self.label_info.setText(f"{readout.answer_text}; {readout.model_text}")
+        elif label is not None and label.has_range:
             self.label_info.setText(f"range {label.range_lo:g}–{label.range_hi:g} %")
         elif label is not None and label.frag_pct is not None:
             self.label_info.setText(f"{label.frag_pct:.1f} %")

@@ -406,3 +406,18 @@ def test_a_killed_process_loses_at_most_the_stroke_being_drawn(project, tmp_path
         revisions = [r for r in store.mask_revisions(fid) if r.author_kind == "human"]
         assert len(revisions) == 5
         assert (store.read_mask(revisions[-1]) == expected).all()  # the unfinished sixth stroke is not there
+
+
+def test_the_persons_label_wins_the_readout_at_once(win, settings):
+    """A range label set on the frame on screen is the grade shown, with who set it, without leaving the frame."""
+    from embryograde_app.core import store as store_mod
+
+    store_mod.set_person("ann")
+    try:
+        entry = win.current_embryo
+        assert win.collection.store.latest_mask(entry.frame_id(0), kinds=("human",)) is None  # no corrected mask
+        win.findChild(QPushButton, "range_bin_button_0").click()  # 0-10 %
+        assert win.findChild(QLabel, "grade_label").text() == "1 (good) — ann"
+        assert win.findChild(QLabel, "label_info").text().startswith("range 0–10 % by ann; model:")
+    finally:
+        store_mod.set_person(None)
