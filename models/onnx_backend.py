@@ -87,13 +87,24 @@ def _writable(folder: Path) -> bool:
     return folder.is_dir() and os.access(folder, os.W_OK)
 
 
+# torch.onnx keeps global state while it exports: two threads exporting at once (the window's inference
+# worker and a re-grade, both meeting a newly published model) make one of them fail. One at a time; the
+# second then finds the first's file. Processes are kept apart by the atomic rename.
+_EXPORT_LOCK = threading.Lock()
+
+
 def ensure_exported(model: AttnRegDeepLab, weights: str | Path, sha256: str) -> Path:
     """The ONNX file for these weights, exported (atomically) if it is not there yet."""
     target = export_path(weights, sha256)
     if not _writable(target.parent):
         target = _cache_path(weights, sha256)
-    if target.exists():
-        return target
+    with _EXPORT_LOCK:
+        if target.exists():
+            return target
+        return _export(model, weights, target)
+
+
+def _export(model: AttnRegDeepLab, weights: str | Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     size = model.cfg.input_size
     example = torch.zeros(1, 1, size, size)

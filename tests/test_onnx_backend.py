@@ -77,3 +77,22 @@ def test_a_read_only_weights_folder_exports_to_the_cache(weights, tmp_path, monk
     monkeypatch.setattr(onnx_backend, "_writable", lambda folder: folder == tmp_path / "cache")
     assert Predictor.from_file(weights, "cpu", backend="onnx").backend == "onnxruntime"
     assert len(list((tmp_path / "cache").glob("net.*.onnx"))) == 1
+
+
+def test_two_threads_meeting_new_weights_export_them_once(weights):
+    """The inference worker and a re-grade both met a newly published model: one export failed
+    ("GLOBALS.in_onnx_export must be False") and fell back to torch."""
+    import threading
+
+    results: list = []
+
+    def load():
+        results.append(Predictor.from_file(weights, "cpu").backend)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["onnxruntime", "onnxruntime"]
+    assert len(list(weights.parent.glob("*.onnx"))) == 1
