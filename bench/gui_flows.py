@@ -28,6 +28,8 @@ class GapMeter:
 
         self.flow = "idle"
         self.gaps: dict[str, list[float]] = {}
+        self.long_gaps: dict[str, list[tuple[float, float]]] = {}  # (seconds into the flow, gap ms) over budget
+        self._flow_start = time.perf_counter()
         self._last = time.perf_counter()
         self._timer = QTimer()
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -36,7 +38,10 @@ class GapMeter:
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.gaps.setdefault(self.flow, []).append(1000 * (now - self._last))
+        gap = 1000 * (now - self._last)
+        self.gaps.setdefault(self.flow, []).append(gap)
+        if gap > GAP_BUDGET_MS:
+            self.long_gaps.setdefault(self.flow, []).append((round(now - self._flow_start, 2), round(gap, 1)))
         self._last = now
 
     def start(self, flow: str) -> None:
@@ -46,6 +51,7 @@ class GapMeter:
 
     def switch(self, flow: str) -> None:
         self.flow = flow
+        self._flow_start = time.perf_counter()
 
     def stop(self) -> None:
         self._timer.stop()
@@ -58,6 +64,7 @@ class GapMeter:
                 "median_gap_ms": round(statistics.median(gaps), 1),
                 "ticks": len(gaps),
                 "gaps_over_budget": sum(g > GAP_BUDGET_MS for g in gaps),
+                "long_gaps_at_s_ms": self.long_gaps.get(flow, []),
             }
         return out
 

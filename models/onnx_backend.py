@@ -93,15 +93,41 @@ def _writable(folder: Path) -> bool:
 _EXPORT_LOCK = threading.Lock()
 
 
-def ensure_exported(model: AttnRegDeepLab, weights: str | Path, sha256: str) -> Path:
-    """The ONNX file for these weights, exported (atomically) if it is not there yet."""
+def ensure_exported(
+    model: AttnRegDeepLab, weights: str | Path, sha256: str, in_process: bool | None = None
+) -> Path:
+    """The ONNX file for these weights, exported (atomically) if it is not there yet.
+
+    torch.onnx's tracer holds the GIL for 50-200 ms at a time: on a background thread of the window that
+    would freeze the event loop, so there (in_process None and not the main thread) the export runs in a
+    child process and this thread only waits for it."""
     target = export_path(weights, sha256)
     if not _writable(target.parent):
         target = _cache_path(weights, sha256)
+    if in_process is None:
+        in_process = threading.current_thread() is threading.main_thread()
     with _EXPORT_LOCK:
         if target.exists():
             return target
-        return _export(model, weights, target)
+        if in_process:
+            return _export(model, weights, target)
+        return _export_in_child(weights, target)
+
+
+def _export_in_child(weights: str | Path, target: Path) -> Path:
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-m", "models.onnx_backend", str(weights), str(target)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    if done.returncode != 0 or not target.exists():
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the export process failed ({last})")
+    return target
 
 
 def _export(model: AttnRegDeepLab, weights: str | Path, target: Path) -> Path:
@@ -175,3 +201,19 @@ def open_session(model: AttnRegDeepLab, weights: str | Path, sha256: str) -> Onn
         return OnnxSession(ensure_exported(model, weights, sha256))
     except Exception as exc:  # noqa: BLE001 - export and session errors of every kind mean "use torch"
         raise OnnxUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """python -m models.onnx_backend WEIGHTS TARGET: the child process of ensure_exported."""
+    import sys
+
+    from models.weights import load_model
+
+    weights, target = (argv if argv is not None else sys.argv[1:])[:2]
+    model, _ = load_model(weights)
+    _export(model, weights, Path(target))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
