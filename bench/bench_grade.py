@@ -169,22 +169,27 @@ def plain_forward_seconds_per_frame(predictor, batch_size: int, n_batches: int) 
     return (time.perf_counter() - t) / (n_batches * batch_size)
 
 
-def cli_peak_rss_mb(folder: Path, weights: str, work: Path) -> float:
-    """Peak resident memory of `main.py grade FOLDER --csv` in a fresh process (Linux: ru_maxrss in kB)."""
-    import resource
+def cli_peak_rss_mb(folder: Path, weights: str, work: Path) -> float | None:
+    """Peak resident memory of `main.py grade FOLDER --csv` in a fresh process: its own VmHWM, printed at exit
+    (the children's ru_maxrss would count the benchmark's own pages, copied into the child by fork)."""
+    import re
     import subprocess
     import sys
 
     from embryograde_app.paths import REPO_ROOT
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(
-        [sys.executable, str(REPO_ROOT / "main.py"), "grade", str(folder), "--csv", str(work / "cli.csv"),
-         "--weights", weights],
-        check=True, capture_output=True,
+    main_py = REPO_ROOT / "main.py"
+    argv = [str(main_py), "grade", str(folder), "--csv", str(work / "cli.csv"), "--weights", weights]
+    code = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('VmHWM_kB', open('/proc/self/status').read().split('VmHWM:')[1].split()[0],"
+        " file=sys.stderr))\n"
+        f"sys.argv = {argv!r}\n"
+        f"runpy.run_path({str(main_py)!r}, run_name='__main__')\n"
     )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(peak, before) / 1e3, 1)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    found = re.search(r"VmHWM_kB (\d+)", done.stderr)
+    return round(int(found.group(1)) / 1e3, 1) if found else None
 
 
 if __name__ == "__main__":
