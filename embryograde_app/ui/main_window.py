@@ -33,6 +33,7 @@ from embryograde_app.core.store import set_person
 from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.image_views import LinkedViews
 from embryograde_app.ui.preferences import read_colours, read_scheme
+from embryograde_app.ui.shortcuts import add_help_menu
 from embryograde_app.ui.window_actions import build_actions
 
 PLAY_INTERVAL_MS = 120
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         )
         build_actions(self)
         self.menuBar().addMenu("&Training").addAction(self.training_panel.toggle_action)
+        add_help_menu(self)  # the last menu
         self.play_timer = QTimer(self)
         self.play_timer.setInterval(PLAY_INTERVAL_MS)
         self.play_timer.timeout.connect(self._advance_playback)

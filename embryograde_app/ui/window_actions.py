@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
-from embryograde_app.ui.shortcuts import add_help_menu, name_shortcuts_in_tooltips
+from embryograde_app.ui.shortcuts import name_shortcuts_in_tooltips
 
 if TYPE_CHECKING:
     from embryograde_app.ui.main_window import MainWindow
@@ -73,5 +73,4 @@ def build_actions(window: MainWindow) -> None:
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.triggered.connect(slot)
         window.addAction(action)
-    add_help_menu(window)
     name_shortcuts_in_tooltips(window)
