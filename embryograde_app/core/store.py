@@ -610,6 +610,21 @@ class ProjectStore:
                 ids.append(int(cur.lastrowid))
         return ids
 
+    def remove_range_labels(self, frame_ids: list[int], author: str | None = None) -> int:
+        """Remove the range labels of these frames (a label set by mistake, or on the wrong span) in one
+        transaction, each removal in the audit log with what it removed; returns how many frames had one."""
+        author = author or current_user()
+        removed = 0
+        with self.transaction():
+            for frame_id in frame_ids:
+                latest = self.range_label(frame_id)
+                if latest is None:
+                    continue
+                self.conn.execute("DELETE FROM range_labels WHERE frame_id=?", (frame_id,))
+                self.audit("unlabel", "frame", frame_id, lo=latest["lo"], hi=latest["hi"], actor=author)
+                removed += 1
+        return removed
+
     def person_labels(self) -> dict[int, PersonLabel]:
         """What a person said of each frame they labelled, by the one rule that training, the report and the
         time course share: the latest human or imported mask gives the exact % (lo == hi) and its pixels, else the

@@ -71,6 +71,10 @@ class LabelReviewPanel(QWidget):
         spins.addWidget(QLabel("to"))
         spins.addWidget(self.range_hi_spin)
         spins.addWidget(self.range_apply_button)
+        self.range_remove_button = QPushButton("Remove", objectName="range_remove_button")
+        self.range_remove_button.setToolTip("Remove this frame's range label, or the span's when ticked (Delete)")
+        self.range_remove_button.clicked.connect(self.remove_range)
+        spins.addWidget(self.range_remove_button)
         self.mask_pct_label = QLabel("—", objectName="mask_pct_label")
         self.mask_pct_label.setToolTip(
             "Exact fragmentation % (fragment / (fragment + cell)) of the frame's stored mask: the one being "
@@ -78,8 +82,12 @@ class LabelReviewPanel(QWidget):
             "the mask on screen, which may be the model's."
         )
         self.span_check = QCheckBox("Apply to frames", objectName="span_check")
+        self.span_check.setToolTip("Label a span of frames once; it unticks itself after use")
         self.span_from_spin = QSpinBox(objectName="span_from_spin", maximum=10**6)
         self.span_to_spin = QSpinBox(objectName="span_to_spin", maximum=10**6)
+        for widget in (self.span_from_spin, self.span_to_spin):
+            widget.valueChanged.connect(self._count_span)
+        self.span_check.toggled.connect(self._count_span)
         span = QHBoxLayout()
         span.addWidget(self.span_check)
         span.addWidget(self.span_from_spin)
@@ -112,8 +120,12 @@ class LabelReviewPanel(QWidget):
         form.addRow("Needs review", self.review_filter_combo)
         form.addRow(self.next_review_button)
         self.key_actions = []
-        for key, slot in (("N", self.go_to_next_needing_review), ("R", self.toggle_reviewed)):
-            action = QAction(self)
+        for key, name, slot in (
+            ("N", "Next to review", self.go_to_next_needing_review),
+            ("R", "Reviewed on/off", self.toggle_reviewed),
+            ("Delete", "Remove range label", self.remove_range),
+        ):
+            action = QAction(name, self)
             action.setShortcut(QKeySequence(key))
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(slot)
@@ -143,7 +155,10 @@ class LabelReviewPanel(QWidget):
         self.show_mask_pct(mask_pct)
         ctx = self._context()
         editable = ctx.store is not None and ctx.entry is not None
-        widgets = (self.range_apply_button, self.range_lo_spin, self.range_hi_spin, self.review_check, self.span_check)
+        widgets = (
+            self.range_apply_button, self.range_remove_button, self.range_lo_spin, self.range_hi_spin,
+            self.review_check, self.span_check,
+        )
         for w in (*widgets, self.next_review_button, self.review_filter_combo, *self.quick_buttons):
             w.setEnabled(editable)
         if not editable:
@@ -178,6 +193,34 @@ class LabelReviewPanel(QWidget):
         lo, hi = sorted((self.span_from_spin.value(), self.span_to_spin.value()))
         return [entry.frame_id(i) for i in range(len(entry)) if lo <= entry.frame_number(i) <= hi]
 
+    def _count_span(self) -> None:
+        """The span box says how many frames it is about to label."""
+        ctx = self._context()
+        if ctx.entry is None or not self.span_check.isChecked():
+            self.span_check.setText("Apply to frames")
+            return
+        self.span_check.setText(f"Apply to frames ({len(self._target_frame_ids(ctx))})")
+
+    def _span_used(self) -> None:
+        self.span_check.setChecked(False)  # a span is labelled once: the next click labels one frame again
+
+    def remove_range(self) -> bool:
+        """Remove the frame's range label (or the span's, when ticked)."""
+        ctx = self._context()
+        if ctx.store is None or ctx.entry is None:
+            return False
+        ids = self._target_frame_ids(ctx)
+        try:
+            removed = ctx.store.remove_range_labels(ids)
+        except ProjectError as exc:
+            self.label_status.setText(f"not removed: {exc}")
+            return False
+        self._span_used()
+        self.labelsChanged.emit()
+        self.show_frame(self._mask_pct)
+        self.label_status.setText(f"range label removed from {removed} frame(s)" if removed else "no range label here")
+        return bool(removed)
+
     def apply_range(self, lo: float, hi: float) -> bool:
         ctx = self._context()
         if ctx.store is None or ctx.entry is None:
@@ -193,6 +236,7 @@ class LabelReviewPanel(QWidget):
             return False
         self.range_lo_spin.setValue(lo)
         self.range_hi_spin.setValue(hi)
+        self._span_used()
         self.labelsChanged.emit()
         self.show_frame(self._mask_pct)
         self.label_status.setText(f"label {lo:g}–{hi:g} % saved on {len(ids)} frame(s)")

@@ -421,3 +421,30 @@ def test_the_persons_label_wins_the_readout_at_once(win, settings):
         assert win.findChild(QLabel, "label_info").text().startswith("range 0–10 % by ann; model:")
     finally:
         store_mod.set_person(None)
+
+
+def test_range_labels_can_be_removed_and_a_span_is_used_once(win, qtbot):
+    """'Apply to frames' stayed ticked: a later click labelled the old span, not the frame on screen; and a
+    label could not be removed (issue 17 point 3)."""
+    from PySide6.QtCore import Qt
+
+    store = win.collection.store
+    entry = win.current_embryo
+    panel = win.review_panel
+    panel.span_check.setChecked(True)
+    panel.span_from_spin.setValue(entry.frame_number(0))
+    panel.span_to_spin.setValue(entry.frame_number(1))
+    assert panel.span_check.text() == "Apply to frames (2)"  # says how many it will label
+    win.findChild(QPushButton, "range_bin_button_1").click()
+    assert [store.range_label(entry.frame_id(i)) is not None for i in range(3)] == [True, True, False]
+    assert not panel.span_check.isChecked()  # used once
+
+    win.frame_slider.setValue(1)
+    win.findChild(QPushButton, "range_remove_button").click()  # this frame only: the span is gone
+    assert [store.range_label(entry.frame_id(i)) is not None for i in range(3)] == [True, False, False]
+    assert win.findChild(QLabel, "label_info").text() == "—"
+    win.frame_slider.setValue(0)
+    qtbot.keyClick(win, Qt.Key.Key_Delete)  # the key does the same
+    assert store.range_label(entry.frame_id(0)) is None
+    actions = [r["action"] for r in store.conn.execute("SELECT action FROM audit WHERE action='unlabel'")]
+    assert actions == ["unlabel", "unlabel"]
