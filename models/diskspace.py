@@ -30,6 +30,11 @@ def free_bytes(path: str | Path) -> int | None:
     return None
 
 
+def tensor_bytes(tensors: dict) -> int:
+    """Bytes a dict of tensors takes on disk (what a safetensors write needs, headers aside)."""
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
 def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, DiskFullError):
         return True

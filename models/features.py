@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from models.attnregdeeplab import AttnRegDeepLab
 from models.data import InputSpec, Sample, decode_grey_uint8, read_mask_at
-from models.diskspace import explain_disk_full
+from models.diskspace import explain_disk_full, tensor_bytes
 
 
 def frozen_fingerprint(model: AttnRegDeepLab) -> str:
@@ -85,7 +85,7 @@ class FeatureCache:
             path = self.directory / f"{key}.safetensors"
             tmp = path.with_suffix(".tmp")
             tensors = {k: v.contiguous() for k, v in entry.items()}
-            needed = sum(t.numel() * t.element_size() for t in tensors.values())
+            needed = tensor_bytes(tensors)
             try:
                 with explain_disk_full(path, needed):
                     save_file(tensors, str(tmp))

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from models.attnregdeeplab import AttnRegDeepLab, ModelConfig
 from models.data import NORM_MEAN, NORM_STD
-from models.diskspace import explain_disk_full
+from models.diskspace import explain_disk_full, tensor_bytes
 
 CLASS_NAMES = ["background", "blastomere", "fragment"]
 
@@ -69,7 +69,7 @@ def save_model(path: str | Path, model: AttnRegDeepLab, metadata: dict | None = 
         tensors[name] = t.contiguous()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    needed = sum(t.numel() * t.element_size() for t in tensors.values())
+    needed = tensor_bytes(tensors)
     try:
         with explain_disk_full(path, needed):
             save_file(tensors, tmp, metadata={"format": "pt", "architecture": "AttnRegDeepLab"})

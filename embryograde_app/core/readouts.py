@@ -23,10 +23,6 @@ class PersonAnswer:
     author: str
     from_mask: bool
 
-    @property
-    def pct(self) -> float:
-        return (self.lo + self.hi) / 2
-
 
 def person_answer(store, frame_id: int) -> PersonAnswer | None:
     """The person's answer for a frame of a project: a human mask revision's %, else the latest range label."""

@@ -188,7 +188,7 @@ def describe_database_error(exc: sqlite3.Error, root: str | Path | None = None) 
     """One line a person can act on for an SQLite failure met after the project opened."""
     where = f"{root}: " if root is not None else ""
     text = str(exc)
-    if is_disk_full(exc) or (root is not None and _disk_full(exc, Path(root))):
+    if _disk_full(exc, Path(root)) if root is not None else is_disk_full(exc):
         return str(DiskFullError(root if root is not None else "."))
     if "locked" in text or "busy" in text:
         return f"{where}the project is in use by another program ({text}); close it there and try again"
@@ -266,7 +266,7 @@ class ProjectStore:
         except sqlite3.DatabaseError as exc:
             if db.exists() and _disk_full(exc, self.root):  # reports and model lists still work; writes say why not
                 self.conn.close()
-                self.read_only, self.read_only_reason = True, str(DiskFullError(self.root)).split(": ", 1)[1]
+                self.read_only, self.read_only_reason = True, DiskFullError(self.root).strerror
                 self._open_read_only(db)
                 return
             raise ProjectError(f"{db}: cannot open the project database ({exc})") from exc
@@ -276,20 +276,19 @@ class ProjectStore:
         "graded 0" while `export` found the damage); once per process for an unchanged file (~10 ms per MB)."""
         if not db.exists() or db.stat().st_size == 0:
             return
-        stamp = (db.stat().st_size, db.stat().st_mtime_ns, _wal_size(db))
-        if _CHECKED.get(db.resolve()) == stamp:
+        info, key = db.stat(), db.resolve()
+        stamp = (info.st_size, info.st_mtime_ns, _wal_size(db))
+        if _CHECKED.get(key) == stamp:
             return
         problem = str(self.conn.execute("PRAGMA quick_check(1)").fetchone()[0])
         if problem != "ok":
             self.conn.close()
             raise ProjectError(f"{db}: the project database is damaged ({problem}); restore {DB_NAME} from a backup")
-        _CHECKED[db.resolve()] = stamp
+        _CHECKED[key] = stamp
 
     def _open_read_only(self, db: Path) -> None:
-        """SQLite's read-only mode; immutable where the folder cannot take the WAL's shared-memory file (nobody
-        can be writing a project nobody may write)."""
-        # Immutable where SQLite could not use the WAL's shared-memory file: a folder nobody may write (so nobody
-        # is writing the project) or a full disk (where even an empty -shm cannot be grown).
+        """SQLite's read-only mode; immutable where SQLite could not use the WAL's shared-memory file: a folder
+        nobody may write (so nobody is writing the project) or a full disk (where even an empty -shm cannot grow)."""
         no_permission = self.read_only_reason == NO_PERMISSION
         shm_usable = no_permission and ((db.parent / f"{DB_NAME}-shm").exists() or os.access(db.parent, os.W_OK))
         uri = f"{db.resolve().as_uri()}?mode=ro" + ("" if shm_usable else "&immutable=1")
