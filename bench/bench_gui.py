@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--weights", help="weights for the stall test (default: bundled)")
     parser.add_argument("--flows-only", action="store_true", help="only the whole-flow event-loop gaps")
+    parser.add_argument("--real", nargs="*", help="flows on these real time-lapse folders instead of generator frames")
+    parser.add_argument("--window", default="1600x1000", help="window size for the flows, WxH")
     args = parser.parse_args(argv)
     if args.flows_only:
         result = flows(args)
@@ -209,18 +211,27 @@ def flows(args: argparse.Namespace) -> dict:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from bench.gui_flows import make_project, run_flows
+    from bench.gui_flows import make_project, make_real_project, run_flows
     from embryograde_app.paths import BUNDLED_WEIGHTS
 
     app = QApplication.instance() or QApplication([])
     weights = args.weights or str(BUNDLED_WEIGHTS)
     embryos, frames, size = (4, 3, 96) if args.quick else (10, 30, 500)
     work = Path(tempfile.mkdtemp(prefix="bench-flows-"))
-    project = make_project(work / "proj", embryos, frames, size, weights)
+    if getattr(args, "real", None):
+        project = make_real_project(work / "proj", [Path(p) for p in args.real], weights)
+        val_fraction = 0.5  # one of two embryos held out
+    else:
+        project = make_project(work / "proj", embryos, frames, size, weights)
+        val_fraction = 0.25
     settings = QSettings(str(work / "s.ini"), QSettings.Format.IniFormat)
-    retrain = {"stage": "2", "epochs": 2 if args.quick else 5, "views": 1, "device": "cpu", "val_fraction": 0.25}
-    result = run_flows(app, project, weights, settings, retrain, scrub_frames=10 if args.quick else 100)
-    result.update(frames=embryos * frames, size=size)
+    retrain = {"stage": "2", "epochs": 2 if args.quick else 5, "views": 1, "device": "cpu"}
+    retrain["val_fraction"] = val_fraction
+    window = tuple(int(v) for v in getattr(args, "window", "1600x1000").split("x"))
+    result = run_flows(app, project, weights, settings, retrain, scrub_frames=10 if args.quick else 100, size=window)
+    result.update(real=getattr(args, "real", None), window=list(window), platform=app.platformName())
+    if not getattr(args, "real", None):
+        result.update(frames=embryos * frames, size=size)
     return result
 
 

@@ -96,7 +96,24 @@ def make_project(root: Path, embryos: int, frames: int, size: int, weights: str)
     return root
 
 
-def run_flows(app, project: Path, weights: str, settings, retrain: dict, scrub_frames: int = 100) -> dict:
+def make_real_project(root: Path, folders: list[Path], weights: str, every: int = 10) -> Path:
+    """A project of real time-lapses, every `every`-th frame carrying a range label (10-25 %), so the retrain
+    flow has labels to train on; the labels exercise the flow, they are not anybody's grading."""
+    from embryograde_app.core.grading import ensure_active_model
+    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.store import ProjectStore
+
+    import_into_project(root, folders)
+    with ProjectStore(root) as store:
+        ids = [f.id for f in store.frames()]
+        store.set_range_labels(ids[::every], 10.0, 25.0, author="bench")
+        ensure_active_model(store, weights)
+    return root
+
+
+def run_flows(
+    app, project: Path, weights: str, settings, retrain: dict, scrub_frames: int = 100, size=(1600, 1000)
+) -> dict:
     """Launch -> model load -> Grade all -> scrub -> retrain -> publish -> re-grade, one gap meter throughout."""
     from embryograde_app import heap
     from embryograde_app.ui import create_main_window
@@ -117,7 +134,7 @@ def run_flows(app, project: Path, weights: str, settings, retrain: dict, scrub_f
 
     t0 = time.perf_counter()
     window = create_main_window(project, settings=settings, weights=weights)
-    window.resize(1600, 1000)
+    window.resize(*size)
     window.show()
     heap.settle("start-up")
     seconds["launch_to_window"] = round(time.perf_counter() - t0, 2)
