@@ -36,6 +36,7 @@ from models.diskspace import DiskFullError, free_bytes, is_disk_full
 
 DB_NAME = "project.sqlite"
 NO_PERMISSION = "read-only (no write permission)"
+OPEN_BUSY_SECONDS = 30.0  # how long opening waits out another process's brief exclusive hold of the file
 SCHEMA_VERSION = 1
 
 
@@ -222,6 +223,10 @@ def _disk_full(exc: BaseException, root: Path) -> bool:
     return "disk I/O error" in str(exc) and free is not None and free < 1_000_000
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _writable(root: Path, db: Path) -> bool:
     """Whether this process may write the project (its folder, and its database if there is one)."""
     if not root.exists():
@@ -250,19 +255,7 @@ class ProjectStore:
             raise ProjectError(f"{self.root}: not empty and not a project; a new project needs an empty folder")
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn = sqlite3.connect(db, timeout=30, isolation_level=None)
-            self.conn.row_factory = sqlite3.Row
-            if self.schema_version == 0 and (held := self._project_data_folders()):  # before anything is written
-                self.conn.close()
-                raise ProjectError(
-                    f"{db}: the project database is empty, but the folder holds project data ({', '.join(held)}); "
-                    f"restore {DB_NAME} from a backup instead of starting the project over"
-                )
-            self._check_pages(db)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            self._open_writable(db)
         except sqlite3.DatabaseError as exc:
             if db.exists() and _disk_full(exc, self.root):  # reports and model lists still work; writes say why not
                 self.conn.close()
@@ -270,6 +263,34 @@ class ProjectStore:
                 self._open_read_only(db)
                 return
             raise ProjectError(f"{db}: cannot open the project database ({exc})") from exc
+
+    def _open_writable(self, db: Path) -> None:
+        """Open, check and migrate, again while another process holds the file busy in a way SQLite's busy
+        timeout does not wait for (the last connection's WAL clean-up on close, a crashed writer's recovery)."""
+        deadline = time.monotonic() + OPEN_BUSY_SECONDS
+        while True:
+            self.conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            try:
+                if self.schema_version == 0 and (held := self._project_data_folders()):  # before anything is written
+                    raise ProjectError(
+                        f"{db}: the project database is empty, but the folder holds project data "
+                        f"({', '.join(held)}); restore {DB_NAME} from a backup instead of starting the project over"
+                    )
+                self._check_pages(db)
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA foreign_keys=ON")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                self.conn.close()
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            except ProjectError:
+                self.conn.close()
+                raise
 
     def _check_pages(self, db: Path) -> None:
         """Every command checks the database's pages before it trusts them (a damaged page let `grade` report
