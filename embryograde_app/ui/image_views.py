@@ -1,6 +1,8 @@
-"""Three linked pyqtgraph views: the frame, the frame with its mask, the frame with an attention heat map.
+"""Linked pyqtgraph views: the frame, the frame with its mask, the frame with an attention heat map.
 
-One base ImageItem per view plus one RGBA overlay item; the ViewBoxes are linked so pan and zoom move together.
+One base ImageItem per view plus one RGBA overlay item; the shown ViewBoxes are linked so pan and zoom move
+together. The person picks how many panes share the width (one large pane that cycles image / mask / attention,
+two, or three): the embryo is the star, so fewer panes draw it larger.
 A frame switch must stay well under a display refresh (ARCHITECTURE.md section 8: < 16 ms at 500x500), so every
 image is handed to pyqtgraph in a form it wraps as a QImage without a per-pixel pass: uint8 grey or uint8 RGBA
 with levels=None (levels, even (0, 255), send RGBA through pyqtgraph's slow makeARGB and grey through a rebuilt
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QWidget
 
 from embryograde_app.core.overlays import CLASS_COLOURS, embryo_box, heat_lut, heat_rgba, mask_rgba
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+WHEEL_SCALE = -1.0 / 20.0  # about 11 % per wheel notch (pyqtgraph's default is about 28 %)
 
 
 class FrameView(pg.GraphicsLayoutWidget):
@@ -33,6 +36,7 @@ class FrameView(pg.GraphicsLayoutWidget):
         self.view_box.addItem(self.base)
         self.view_box.addItem(self.overlay)
         self._shape: tuple[int, int] | None = None
+        self.view_box.state["wheelScaleFactor"] = WHEEL_SCALE  # finer steps than pyqtgraph's -1/8
 
     def set_frame(self, image: np.ndarray) -> None:
         # uint8 and uint16 grey show their full range as they are (a pass-through QImage); others need levels.
@@ -55,6 +59,7 @@ class FrameView(pg.GraphicsLayoutWidget):
 
 
 ATTENTION_TITLES = ("Fragment probability", "Attention gate (relative)")
+PANE_NAMES = ("Frame", "Mask", "Attention")  # what the single pane cycles through
 
 
 class LinkedViews(QWidget):
@@ -88,22 +93,17 @@ class LinkedViews(QWidget):
             label="probability",
         )
         self.colour_bar_widget.addItem(self.colour_bar, row=0, col=0)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(2)
-        switch_row = QHBoxLayout()
-        switch_row.addStretch(1)
-        switch_row.addWidget(self.attention_source)
-        outer.addLayout(switch_row)
-        layout = QHBoxLayout()
+        layout = QHBoxLayout(self)  # the attention switch lives in the window's view toolbar
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         for view in self.views:
             layout.addWidget(view, 1)
         layout.addWidget(self.colour_bar_widget)
-        outer.addLayout(layout, 1)
-        for view in self.views[1:]:
-            view.view_box.setXLink(self.image_view.view_box)
-            view.view_box.setYLink(self.image_view.view_box)
+        self.pane_count = 3
+        self.single_pane = 1  # which view the one-pane layout shows (the mask: where the work is)
+        self.mask_visible = True
+        self._master: FrameView = self.image_view
+        self._link_shown()
         self.opacity = 0.45
         self.outline = False
         self.colours = dict(CLASS_COLOURS)
@@ -114,6 +114,46 @@ class LinkedViews(QWidget):
     @property
     def views(self) -> list[FrameView]:
         return [self.image_view, self.overlay_view, self.attention_view]
+
+    @property
+    def shown_views(self) -> list[FrameView]:
+        if self.pane_count == 1:
+            return [self.views[self.single_pane]]
+        return self.views[: self.pane_count]
+
+    def set_layout(self, pane_count: int, single_pane: int | None = None) -> None:
+        """1: one large pane (``single_pane``: 0 frame, 1 mask, 2 attention); 2: frame and mask; 3: all three."""
+        if pane_count not in (1, 2, 3):
+            raise ValueError(f"pane count must be 1, 2 or 3, not {pane_count}")
+        x_range, y_range = self._master.view_box.viewRange()
+        self.pane_count = pane_count
+        if single_pane is not None:
+            self.single_pane = single_pane % len(self.views)
+        shown = self.shown_views
+        for view in self.views:
+            view.setVisible(view in shown)
+        self.colour_bar_widget.setVisible(self.attention_view in shown)
+        self._link_shown()
+        self._master.view_box.setRange(xRange=x_range, yRange=y_range, padding=0.0)  # the same place, larger
+
+    def cycle_single_pane(self) -> None:
+        """The one-pane layout's next content: frame, mask, attention (from any layout: to one pane)."""
+        self.set_layout(1, self.single_pane + 1 if self.pane_count == 1 else self.single_pane)
+
+    def _link_shown(self) -> None:
+        """Link the shown views to the first of them; hidden ones unlinked (a hidden view keeps a stale size,
+        and linked views of unequal size pull each other's ranges about)."""
+        shown = self.shown_views
+        self._master = shown[0]
+        for view in self.views:
+            linked_to = self._master.view_box if view in shown and view is not self._master else None
+            view.view_box.setXLink(linked_to)
+            view.view_box.setYLink(linked_to)
+
+    def set_mask_visible(self, visible: bool) -> None:
+        """The mask overlay on or off (the frame under it, as it is), as Cellpose and napari users expect."""
+        self.mask_visible = visible
+        self.overlay_view.overlay.setVisible(visible)
 
     def show_image(self, image: np.ndarray) -> None:
         for view in self.views:
@@ -138,7 +178,7 @@ class LinkedViews(QWidget):
 
     def frame_embryo_when_shown(self) -> None:
         """A new embryo: the whole frame until a mask (the model's or a stored one) says where it is, then that."""
-        self.image_view.view_box.autoRange(padding=0.0)  # not the last embryo's box meanwhile
+        self._master.view_box.autoRange(padding=0.0)  # not the last embryo's box meanwhile
         self._frame_embryo_next = True
 
     def _user_moved(self, *_args) -> None:
@@ -150,12 +190,12 @@ class LinkedViews(QWidget):
         if box is None:
             return False
         x0, y0, x1, y1 = box
-        self.image_view.view_box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0)
+        self._master.view_box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0)
         return True
 
     def show_whole_frame(self) -> None:
         self._frame_embryo_next = False
-        self.image_view.view_box.autoRange(padding=0.0)
+        self._master.view_box.autoRange(padding=0.0)
 
     def show_attention(self, attention: np.ndarray | None, fragment_prob: np.ndarray | None = None) -> None:
         """The third view's heat map: the fragment probability or the gate's map, as the switch says."""

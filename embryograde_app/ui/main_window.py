@@ -9,8 +9,6 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -34,9 +32,11 @@ from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.image_views import LinkedViews
 from embryograde_app.ui.preferences import read_colours, read_scheme
 from embryograde_app.ui.shortcuts import add_help_menu
+from embryograde_app.ui.view_toolbar import MASK_AUTO, MASK_MODEL, MASK_STORED, ViewToolbar
 from embryograde_app.ui.window_actions import build_actions
 
 PLAY_INTERVAL_MS = 120
+LEFT_PANEL_WIDTH = 175  # embryo names and grades on two lines; the views keep the rest
 TRAINING_DOCK_WIDTH = 400  # opened beside the side panel; the image views keep the rest
 PREFETCH_RADIUS = 3  # frames on each side inferred after the one on screen
 PREDICTION_CACHE = 512  # predictions kept (masks + attention of ~500 frames at 500x500: about 250 MB)
@@ -85,6 +85,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------ building
     def _build_widgets(self) -> None:
         self.embryo_list = QListWidget(objectName="embryo_list")
+        self.embryo_list.setWordWrap(True)  # a narrow list wraps its names and grades rather than cutting them
+        self.embryo_list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.embryo_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.embryo_list.currentRowChanged.connect(self._on_embryo_changed)
         self.focal_combo = QComboBox(objectName="focal_combo")
         self.focal_combo.setToolTip("Focal plane")
@@ -130,26 +133,17 @@ class MainWindow(QMainWindow):
         self.frag_pct_label, self.area_pct_label = readouts.frag_pct_label, readouts.area_pct_label
         self.grade_label, self.disagreement_label = readouts.grade_label, readouts.disagreement_label
         self.model_status, self.grade_caption = readouts.model_status, readouts.grade_caption
-        display = QGroupBox("Display")
-        display_form = QFormLayout(display)
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, objectName="opacity_slider")
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(int(float(self.settings.value("overlay_opacity", 45))))
+        self.view_toolbar = ViewToolbar(self.views, self.settings, self)  # placed by build_actions
+        self.opacity_slider = self.view_toolbar.opacity_slider
+        self.outline_combo = self.view_toolbar.outline_combo
+        self.mask_source_combo = self.view_toolbar.mask_source_combo
         self.opacity_slider.valueChanged.connect(self._on_opacity_changed)
-        self.outline_combo = QComboBox(objectName="outline_combo")
-        self.outline_combo.addItems(["Fill", "Outline"])
         self.outline_combo.currentIndexChanged.connect(self._on_outline_changed)
-        self.mask_source_combo = QComboBox(objectName="mask_source_combo")
-        self.mask_source_combo.addItems(["Model", "Corrected / stored"])
-        self.mask_source_combo.setToolTip("Show the model's mask or the corrected (human / dataset) mask")
         self.mask_source_combo.currentIndexChanged.connect(lambda _i: self._show_overlays())
-        display_form.addRow("Mask opacity", self.opacity_slider)
-        display_form.addRow("Mask style", self.outline_combo)
-        display_form.addRow("Mask shown", self.mask_source_combo)
         self._build_correction_widgets()
         right_panel = QWidget()
         right_layout = QVBoxLayout(right_panel)
-        for box in (readouts, display, self.correction_panel, self.review_panel):
+        for box in (readouts, self.correction_panel, self.review_panel):
             right_layout.addWidget(box)
         right_layout.addStretch(1)
         self.problems_label = QLabel("", objectName="problems_label")
@@ -167,7 +161,8 @@ class MainWindow(QMainWindow):
         for widget, stretch in ((left, 0), (centre, 1), (right, 0)):
             splitter.addWidget(widget)
             splitter.setStretchFactor(splitter.count() - 1, stretch)
-        splitter.setSizes([250, 1000, 340])
+        splitter.setSizes([LEFT_PANEL_WIDTH, 1000, 340])
+        self.left_panel, self.side_panel = left, right  # View ▸ hides either; the splitter also collapses them
         self.setCentralWidget(splitter)
         self.views.opacity = self.opacity_slider.value() / 100
 
@@ -187,7 +182,7 @@ class MainWindow(QMainWindow):
         self.corrections.saveStatusChanged.connect(lambda _msg, _ok: self._timecourse_timer.start())
         self.correction_panel = CorrectionPanel(self.corrections)
         navigate = self.correction_panel.tool_buttons[Tool.NAVIGATE]
-        navigate.toggled.connect(lambda on: on or self.mask_source_combo.setCurrentIndex(1))  # draw on what is edited
+        navigate.toggled.connect(lambda on: on or self._show_edited_mask())  # draw on what is edited
         self.review_panel = LabelReviewPanel(
             lambda: FrameContext(
                 self.collection.store if self.collection else None, self.current_embryo, self.frame_slider.value()
@@ -280,8 +275,8 @@ class MainWindow(QMainWindow):
         self.embryo_list.clear()
         for entry in self.collection.embryos:
             g = grades.get(entry.embryo_id)
-            suffix = f"   grade {g.grade} · {pct_text(self.scheme, g.median_pct, 0)} %" if g else ""
-            self.embryo_list.addItem(f"{entry.embryo_id}  ({len(entry)} frames){suffix}")
+            suffix = f" · grade {g.grade} · {pct_text(self.scheme, g.median_pct, 0)} %" if g else ""
+            self.embryo_list.addItem(f"{entry.embryo_id}\n{len(entry)} frames{suffix}")  # two lines: never cut off
             if g:
                 self.embryo_list.item(self.embryo_list.count() - 1).setToolTip(
                     f"grade of the median model % over the {g.frames_graded} graded frame(s) of all focal planes"
@@ -398,8 +393,14 @@ class MainWindow(QMainWindow):
         if stored is not None and stored.shape != self._frame_shape:
             stored = None
         pred = self.predictions.get(self._key(entry, index))
-        show_model = self.mask_source_combo.currentIndex() == 0
-        mask = pred.mask if show_model and pred is not None else stored  # the stored mask until the model has run
+        source = self.mask_source_combo.currentIndex()
+        model_mask = pred.mask if pred is not None else None
+        if source == MASK_MODEL:
+            mask = model_mask if model_mask is not None else stored  # the stored mask until the model has run
+        elif source == MASK_STORED:
+            mask = stored
+        else:  # per frame: what a person (or the dataset) says, else the model
+            mask = stored if stored is not None else model_mask
         self._shown_mask = mask
         self.views.show_mask(mask)
         self.views.show_attention(pred.attention if pred else None, pred.fragment_prob if pred else None)
@@ -413,8 +414,7 @@ class MainWindow(QMainWindow):
             return
         entry.invalidate_mask(self.frame_slider.value())  # the stored mask is being rewritten
         mask = self.corrections.working_mask(frame_id)
-        if self.mask_source_combo.currentIndex() != 1:
-            self.mask_source_combo.setCurrentIndex(1)  # redraws the overlays once, with this mask
+        if self._show_edited_mask():  # redrew the overlays once, with this mask
             return
         self._shown_mask = mask
         self.views.show_mask(mask)
@@ -422,6 +422,14 @@ class MainWindow(QMainWindow):
         index = self.frame_slider.value()
         self.readouts.show_frame(pred, mask, entry.label(index), self._person_answer(entry, index))
         self.review_panel.show_mask_pct(frag_pct(mask))  # no store queries per mouse move
+
+    def _show_edited_mask(self) -> bool:
+        """Drawing shows the mask being drawn: from "Model" back to "Corrected, else model" (which shows it on
+        this frame and keeps the model's on frames nobody corrected); True when that redrew the overlays."""
+        if self.mask_source_combo.currentIndex() != MASK_MODEL:
+            return False
+        self.mask_source_combo.setCurrentIndex(MASK_AUTO)
+        return True
 
     def _jump_to(self, row: int, index: int) -> None:
         if row != self.embryo_list.currentRow():

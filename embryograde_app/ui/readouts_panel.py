@@ -27,6 +27,8 @@ class ReadoutsBox(QGroupBox):
         self.disagreement_label = QLabel("", objectName="disagreement_label")
         self.disagreement_label.setWordWrap(True)
         self.disagreement_label.setStyleSheet("color: #b00020; font-weight: 600;")
+        # Room for a two-line flag whether or not it is up: the panel below must not jump as frames change.
+        self.disagreement_label.setFixedHeight(2 * self.disagreement_label.fontMetrics().lineSpacing() + 4)
         self.label_info = QLabel("—", objectName="label_info")
         for label in (self.frag_pct_label, self.area_pct_label, self.grade_label, self.label_info):
             # The panel's width must not follow the readout text: "—" -> "2 (fair)" would otherwise re-lay out

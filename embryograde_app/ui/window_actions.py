@@ -58,6 +58,19 @@ def build_actions(window: MainWindow) -> None:
     toolbar.setObjectName("project_toolbar")
     for action in (window.action_open, pa.action_import, pa.action_grade_all, pa.action_export_csv):
         toolbar.addAction(action)
+    window.addToolBar(window.view_toolbar)
+    window.addActions(window.view_toolbar.key_actions)  # the keys work with the toolbar hidden too
+    view.addSeparator()
+    view.addActions(window.view_toolbar.key_actions)
+    view.addSeparator()
+    for name, panel, key in (("Embryo list", window.left_panel, "F7"), ("Side panel", window.side_panel, "F8")):
+        action = QAction(name, window, objectName=f"action_show_{name.lower().replace(' ', '_')}")
+        action.setCheckable(True)
+        action.setChecked(True)
+        action.setShortcut(QKeySequence(key))
+        action.toggled.connect(panel.setVisible)
+        view.addAction(action)
+        window.addAction(action)
     shortcuts = [
         ("Next frame", Qt.Key.Key_Right, lambda: window.step_frame(1)),
         ("Previous frame", Qt.Key.Key_Left, lambda: window.step_frame(-1)),

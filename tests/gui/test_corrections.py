@@ -111,7 +111,7 @@ def test_brush_stroke_paints_exactly_the_pixels_under_the_cursor_and_autosaves(w
     assert (_stored_human(win, fid) == expected).all()  # saved on release, as a person's revision
     assert win.corrections.undo_group.activeStack().count() == 1  # the whole stroke is one step
     assert "Saved" in win.findChild(QLabel, "save_status_label").text()
-    assert win.mask_source_combo.currentIndex() == 1  # showing the mask being corrected
+    assert win.mask_source_combo.currentText() == "Corrected, else model"  # showing the mask being corrected
     rgba = win.views.overlay_view.overlay.image
     assert rgba[20, 25, :3].tolist() == list(win.views.colours[2])
 
@@ -448,3 +448,29 @@ def test_range_labels_can_be_removed_and_a_span_is_used_once(win, qtbot):
     assert store.range_label(entry.frame_id(0)) is None
     actions = [r["action"] for r in store.conn.execute("SELECT action FROM audit WHERE action='unlabel'")]
     assert actions == ["unlabel", "unlabel"]
+
+
+def test_correcting_one_frame_keeps_the_model_mask_on_frames_nobody_corrected(make_window, tmp_path, tiny_dataset,
+                                                                              fake_predictor, qtbot):
+    """Pressing B and drawing on one frame used to switch "Mask shown" for every frame: uncorrected ones went
+    blank. Per frame: the person's mask where there is one, the model's elsewhere."""
+    from embryograde_app.core.importers import import_into_project
+
+    project = tmp_path / "frames_only"
+    import_into_project(project, [tiny_dataset / "frames" / "E001"])  # frames, no masks
+    window = make_window(project, fake_predictor)
+    window.resize(1500, 900)
+    window.action_whole_frame.trigger()
+    qtbot.waitUntil(lambda: window.predictions.get(window._key(window.current_embryo, 0)) is not None)
+    model_mask = window.predictions.get(window._key(window.current_embryo, 0)).mask
+    assert window._shown_mask is model_mask
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    window.findChild(QComboBox, "class_combo").setCurrentIndex(1)
+    _drag(window, [(10.5 + i, 20.5) for i in range(0, 31, 3)])
+    corrected = window.corrections.working_mask(_current_frame_id(window))
+    assert window._shown_mask is corrected and (corrected != model_mask).any()
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: window.predictions.get(window._key(window.current_embryo, 1)) is not None)
+    assert window._shown_mask is window.predictions.get(window._key(window.current_embryo, 1)).mask
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    assert (window._shown_mask == corrected).all()

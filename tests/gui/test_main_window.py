@@ -9,6 +9,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QMessageBox, QSlider, QWidget
 
+from embryograde_app.ui.view_toolbar import MASK_MODEL, MASK_STORED
+
 NAMES = {
     "embryo_list": QListWidget,
     "frame_slider": QSlider,
@@ -79,7 +81,7 @@ def test_readout_matches_the_stored_mask(window, tiny_dataset):
     from embryograde_app.core.layout import read_mask
     from embryograde_app.core.schemes import frag_pct
 
-    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(1)  # the stored mask
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(MASK_STORED)  # the stored mask
     window.findChild(QListWidget, "embryo_list").setCurrentRow(2)
     window.findChild(QSlider, "frame_slider").setValue(1)
     expected = frag_pct(read_mask(tiny_dataset / "masks" / "E002" / "0001.png"))
@@ -97,11 +99,61 @@ def test_overlay_opacity_changes_the_overlay_pixels(window, settings):
     assert int(settings.value("overlay_opacity")) == 20
 
 
-def test_linked_views_pan_together(window):
-    views = window.views.views
-    views[0].view_box.setXRange(10, 40, padding=0)
-    for v in views[1:]:
-        assert v.view_box.viewRange()[0] == pytest.approx(views[0].view_box.viewRange()[0], abs=0.5)
+def test_linked_views_pan_together(window, qtbot):
+    for keys in ("Ctrl+2", "Ctrl+3"):  # the shown panes, whichever layout
+        qtbot.keyClick(window, keys[-1], Qt.KeyboardModifier.ControlModifier)
+        shown = window.views.shown_views
+        assert len(shown) == int(keys[-1])
+        shown[-1].view_box.setXRange(10, 40, padding=0)
+        for v in shown[:-1]:
+            assert v.view_box.viewRange()[0] == pytest.approx([10, 40], abs=0.5)
+
+
+def test_pane_layouts_by_key_make_the_embryo_larger_and_are_remembered(window, qtbot, settings):
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    views = window.views
+
+    def shown_names() -> list[str]:
+        return [v.objectName() for v in views.views if v.isVisible()]
+
+    qtbot.keyClick(window, "3", Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait(50)
+    assert shown_names() == ["view_image", "view_overlay", "view_attention"]
+    width_three = views.overlay_view.width()
+    qtbot.keyClick(window, "2", Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait(50)
+    assert shown_names() == ["view_image", "view_overlay"]
+    assert views.overlay_view.width() > 1.4 * width_three
+    qtbot.keyClick(window, "1", Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait(50)
+    assert shown_names() == ["view_overlay"]  # one pane starts on the mask, where the work is
+    assert views.overlay_view.width() > 2.5 * width_three
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    assert shown_names() == ["view_attention"] and views.colour_bar_widget.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    assert shown_names() == ["view_image"]
+    views.image_view.view_box.setXRange(5, 25, padding=0)  # the one pane pans; the others follow when shown
+    qtbot.keyClick(window, "3", Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait(50)
+    for view in views.views:
+        x0, x1 = view.view_box.viewRange()[0]
+        assert (x0 + x1) / 2 == pytest.approx(15, abs=1.0)
+    qtbot.keyClick(window, Qt.Key.Key_V)  # from several panes: back to the one pane as it was left
+    assert shown_names() == ["view_image"]
+    assert int(settings.value("view_panes")) == 1 and int(settings.value("single_pane")) == 0
+
+
+def test_m_toggles_the_mask_overlay_and_wheel_zoom_steps_are_fine(window, qtbot):
+    overlay = window.views.overlay_view.overlay
+    assert overlay.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert not overlay.isVisible() and not window.view_toolbar.action_mask.isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert overlay.isVisible()
+    factor = 1.02 ** (120 * window.views.overlay_view.view_box.state["wheelScaleFactor"])
+    assert 0.85 < factor < 0.95  # one wheel notch zooms about 11 %, not pyqtgraph's 28 %
 
 
 def test_bad_folder_is_a_message_not_a_crash(window, tmp_path, monkeypatch):
@@ -223,7 +275,7 @@ def test_preferences_apply_scheme_colours_opacity_device(window, settings, qtbot
     assert window.views.colours[2] == (255, 0, 255)
     assert len(window.timecourse.bands) == 4
     assert window.inference.worker.settings.device == "cpu"  # the model worker restarted on the new device
-    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(1)
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(MASK_STORED)
     window.findChild(QListWidget, "embryo_list").setCurrentRow(2)  # a poorly graded embryo: fragments shown
     overlay = np.asarray(window.views.overlay_view.overlay.image)
     fragment_pixels = overlay[(overlay[..., 0] == 255) & (overlay[..., 1] == 0) & (overlay[..., 2] == 255)]
@@ -286,8 +338,8 @@ def test_display_changes_redraw_the_overlay_without_rereading_the_frame(window, 
     before = np.asarray(window.views.overlay_view.overlay.image).copy()
     window.findChild(QSlider, "opacity_slider").setValue(90)
     window.outline_combo.setCurrentIndex(1)
-    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(1)
-    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(0)
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(MASK_STORED)
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(MASK_MODEL)
     assert reads == []
     assert not np.array_equal(np.asarray(window.views.overlay_view.overlay.image), before)
 
@@ -323,7 +375,7 @@ def test_views_frame_the_embryo_and_keep_a_persons_own_zoom(window, qtbot):
         tight = min((x1 - x0) / (box[2] - box[0]), (y1 - y0) / (box[3] - box[1]))
         return inside and tight < 1.02
 
-    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(1)  # the dataset's masks
+    window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(MASK_STORED)  # the dataset's masks
     window.findChild(QListWidget, "embryo_list").setCurrentRow(1)
     box = embryo_box(window._shown_mask)
     height, width = window._frame_shape
