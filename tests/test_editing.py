@@ -162,10 +162,11 @@ def test_span_labels_and_review_states(project):
     assert next_needing_review(ids, 0, states, ReviewFilter.UNREVIEWED) == 1
     assert next_needing_review(ids, 1, states, ReviewFilter.UNREVIEWED) == 3
     assert next_needing_review(ids, 4, states, ReviewFilter.UNREVIEWED) == 1  # wraps
-    assert next_needing_review(ids, 0, states, ReviewFilter.DISAGREEING) is None
+    assert next_needing_review(ids, 0, states, ReviewFilter.FLAGGED) is None
+    assert next_needing_review(ids, 0, states, ReviewFilter.FLAGGED_FIRST) == 1  # nothing flagged: unreviewed
 
 
-def test_disagreeing_frames_need_review_even_when_reviewed(project, tmp_path):
+def test_next_to_review_skips_reviewed_frames_and_takes_flagged_ones_first(project, tmp_path):
     store, ids = project
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"x")
@@ -173,14 +174,23 @@ def test_disagreeing_frames_need_review_even_when_reviewed(project, tmp_path):
     mask = np.zeros((12, 16), np.uint8)
     mask[:, :8] = 1
     mask[:, 8:10] = 2  # area 20 %
-    store.add_prediction(ids[0], "m1", 40.0, mask, "2", "istanbul2011")
+    store.add_prediction(ids[0], "m1", 40.0, mask, "2", "istanbul2011")  # flagged: grade 3 vs grade 2
     store.add_prediction(ids[1], "m1", 22.0, mask, "2", "istanbul2011")
+    store.add_prediction(ids[3], "m1", 45.0, mask, "2", "istanbul2011")  # flagged
+    states = review_states(store, ids)
+    assert states[ids[0]].disagreement and not states[ids[1]].disagreement
+    assert next_needing_review(ids, 0, states, ReviewFilter.FLAGGED_FIRST) == 3  # past unflagged 1 and 2
+    assert next_needing_review(ids, 3, states, ReviewFilter.FLAGGED_FIRST) == 0  # wraps to the other flagged
+    assert next_needing_review(ids, 0, states, ReviewFilter.UNREVIEWED) == 1
+    store.set_review(ids[3], True)
+    store.set_review(ids[0], True)
+    states = review_states(store, ids)
+    assert next_needing_review(ids, 0, states, ReviewFilter.FLAGGED) is None  # flagged but reviewed: done
+    assert next_needing_review(ids, 0, states, ReviewFilter.FLAGGED_FIRST) == 1
     for fid in ids:
         store.set_review(fid, True)
     states = review_states(store, ids)
-    assert states[ids[0]].disagreement and not states[ids[1]].disagreement
-    assert next_needing_review(ids, 0, states, ReviewFilter.UNREVIEWED_OR_DISAGREEING) == 0
-    assert next_needing_review(ids, 0, states, ReviewFilter.UNREVIEWED) is None
+    assert all(next_needing_review(ids, 0, states, rule) is None for rule in ReviewFilter)
 
 
 def test_quick_ranges_follow_the_scheme():
@@ -207,3 +217,23 @@ def test_time_course_marks_are_the_labels_training_uses(project):
     assert marks == [(11, 25.0, 25.0), (12, 25.0, 25.0), (13, 25.0, 25.0), (14, 10.0, 25.0)]
     by_number = {s.frame: (s.lo_pct, s.hi_pct) for s in gather_samples(store)}
     assert [(lo, hi) for _n, lo, hi in marks] == [by_number[f.frame_number] for f in store.frames()[1:]]
+
+
+def test_the_readout_takes_the_persons_answer_by_the_same_rule_as_the_report_and_training(project):
+    from embryograde_app.core.readouts import person_answer
+
+    store, ids = project
+    mask = np.zeros((12, 16), np.uint8)
+    mask[:, :8] = 1
+    mask[:, 8:10] = 2  # 20 %
+    store.add_mask_revision(ids[0], mask, "import", "dataset annotator")
+    store.set_range_labels([ids[1]], 10, 25, author="ann")
+    store.add_mask_revision(ids[2], mask, "model", "m1")
+    labels = store.person_labels()
+    for fid in ids:
+        answer = person_answer(store, fid)
+        label = labels.get(fid)
+        assert (answer is None) == (label is None), fid
+        if answer is not None:
+            assert (answer.lo, answer.hi) == (label.lo, label.hi)
+    assert person_answer(store, ids[0]).author == "dataset annotator"

@@ -25,8 +25,9 @@ class PersonAnswer:
 
 
 def person_answer(store, frame_id: int) -> PersonAnswer | None:
-    """The person's answer for a frame of a project: a human mask revision's %, else the latest range label."""
-    revision = store.latest_mask(frame_id, kinds=("human",))
+    """The person's answer for a frame of a project, by the rule training, the report and the time course share
+    (``ProjectStore.person_labels``): the latest human or imported mask's %, else the latest range label."""
+    revision = store.latest_mask(frame_id, kinds=("human", "import"))
     if revision is not None:
         return PersonAnswer(revision.frag_pct, revision.frag_pct, revision.author, True)
     row = store.range_label(frame_id)

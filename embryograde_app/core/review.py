@@ -1,7 +1,8 @@
 """Which frames still need a person's look, and the quick range labels a grading scheme offers.
 
-A frame needs review when nobody has marked it reviewed, or when the active model's regression % and the
-area % of its mask disagree by more than the readout margin. Qt-free, so the rules are tested directly.
+A frame needs review until somebody marks it reviewed; among those, the flagged ones (the active model's
+regression % and its mask's area % give different grades) are worth a look first. A reviewed frame never
+comes up again: a person has looked. Qt-free, so the rules are tested directly.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from embryograde_app.core.store import ProjectStore
 
 
 class ReviewFilter(Enum):
-    UNREVIEWED_OR_DISAGREEING = "Unreviewed or disagreeing"
+    FLAGGED_FIRST = "Unreviewed, flagged first"
     UNREVIEWED = "Unreviewed"
-    DISAGREEING = "Regression vs area disagree"
+    FLAGGED = "Unreviewed and flagged"
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,10 @@ class ReviewState:
     disagreement: bool
 
     def needs_review(self, rule: ReviewFilter) -> bool:
-        if rule is ReviewFilter.UNREVIEWED:
-            return not self.reviewed
-        if rule is ReviewFilter.DISAGREEING:
-            return self.disagreement
-        return not self.reviewed or self.disagreement
+        if self.reviewed:
+            return False
+        return self.disagreement if rule is ReviewFilter.FLAGGED else True
+
 
     def describe(self) -> str:
         if not self.reviewed:
@@ -65,12 +65,16 @@ def review_states(
 def next_needing_review(
     order: list[int], current: int, states: dict[int, ReviewState], rule: ReviewFilter
 ) -> int | None:
-    """Position in ``order`` of the next frame after ``current`` that needs review (wrapping); None if none."""
+    """Position in ``order`` of the next frame after ``current`` that the rule picks (wrapping); None if none.
+    FLAGGED_FIRST: the next unreviewed flagged frame, else the next unreviewed one."""
+    if rule is ReviewFilter.FLAGGED_FIRST:
+        flagged = next_needing_review(order, current, states, ReviewFilter.FLAGGED)
+        return flagged if flagged is not None else next_needing_review(order, current, states, ReviewFilter.UNREVIEWED)
+    unreviewed = ReviewState(False, None, None, False)  # a frame without a state: nobody has looked
     n = len(order)
     for step in range(1, n + 1):
         position = (current + step) % n
-        state = states.get(order[position])
-        if state is None or state.needs_review(rule):
+        if states.get(order[position], unreviewed).needs_review(rule):
             return position
     return None
 

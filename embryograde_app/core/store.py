@@ -223,6 +223,13 @@ def _disk_full(exc: BaseException, root: Path) -> bool:
     return "disk I/O error" in str(exc) and free is not None and free < 1_000_000
 
 
+LabelValue = tuple[float, float, str]  # a range label as (lo, hi, author)
+
+
+def _label_value(row: sqlite3.Row | None) -> LabelValue | None:
+    return None if row is None else (float(row["lo"]), float(row["hi"]), str(row["author"]))
+
+
 def _busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
@@ -644,6 +651,31 @@ class ProjectStore:
                 self.audit("unlabel", "frame", frame_id, lo=latest["lo"], hi=latest["hi"], actor=author)
                 removed += 1
         return removed
+
+    def range_label_snapshot(self, frame_ids: list[int]) -> dict[int, LabelValue | None]:
+        """Each frame's range label as (lo, hi, author), None where it has none: what undo puts back."""
+        return {fid: _label_value(self.range_label(fid)) for fid in frame_ids}
+
+    def restore_range_labels(self, snapshot: dict[int, LabelValue | None], author: str | None = None) -> None:
+        """Put frames' range labels back as a snapshot had them (undo and redo of a label change), in one
+        transaction; each change is audit-logged as a label or an unlabel by ``author``, the one who undid it."""
+        author = author or current_user()
+        now = time.time()
+        with self.transaction():
+            for frame_id, value in snapshot.items():
+                current = _label_value(self.range_label(frame_id))
+                if current == value:
+                    continue
+                if value is None:
+                    self.conn.execute("DELETE FROM range_labels WHERE frame_id=?", (frame_id,))
+                    self.audit("unlabel", "frame", frame_id, lo=current[0], hi=current[1], actor=author)
+                    continue
+                lo, hi, labeller = value
+                self.conn.execute(
+                    "INSERT INTO range_labels(frame_id, lo, hi, author, created_at) VALUES (?,?,?,?,?)",
+                    (frame_id, lo, hi, labeller, now),
+                )
+                self.audit("label", "frame", frame_id, lo=lo, hi=hi, actor=author, restored_from=labeller)
 
     def person_labels(self) -> dict[int, PersonLabel]:
         """What a person said of each frame they labelled, by the one rule that training, the report and the

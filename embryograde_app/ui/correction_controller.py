@@ -84,6 +84,8 @@ class CorrectionController(QObject):
         if self._stroke_doc is not None:
             self._stroke_finished()
         self.editor.cancel_polygon()
+        if frame_id != self.frame_id and not self.unsaved():
+            self.saveStatusChanged.emit("", True)  # "Saved (6.9 %)" was about the frame left behind
         self.frame_id = frame_id if self.corrections is not None else None
         self.model_mask = model_mask
         if self.frame_id is None:

@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
                 self.collection.store if self.collection else None, self.current_embryo, self.frame_slider.value()
             ),
             lambda: self.collection.embryos if self.collection else [],
+            lambda: self.corrections.undo_group.activeStack(),  # label changes undo like strokes (Ctrl+Z)
         )
         self.review_panel.set_scheme(self.scheme)
         self.review_panel.labelsChanged.connect(self._update_timecourse)
@@ -286,11 +287,14 @@ class MainWindow(QMainWindow):
         self.embryo_list.blockSignals(False)
 
     def _on_task_finished(self, name: str, result) -> None:
+        if name == "Grade all" and self.collection is None:
+            self.training_panel.grading_finished(False)
         if self.collection is None:
             return
         if name == "Import" and result is not None:
             self._reload_project()
         elif name == "Grade all":
+            self.training_panel.grading_finished(result is not None)
             self._fill_embryo_list()
             self._update_timecourse()
             self._refresh()

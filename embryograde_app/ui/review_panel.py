@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -39,14 +39,44 @@ class FrameContext:
     index: int  # frame index within its current focal plane
 
 
+Snapshot = dict[int, tuple[float, float, str] | None]  # frame id -> (lo, hi, author), None: no range label
+
+
+class LabelCommand(QUndoCommand):
+    """A range-label change (one frame or a span) as one undo step on the frame's stack, beside its strokes.
+    It is pushed after the write succeeded, so its first redo does nothing."""
+
+    def __init__(self, panel: LabelReviewPanel, store: ProjectStore, before: Snapshot, after: Snapshot, text: str):
+        super().__init__(text)
+        self.panel, self.store, self.before, self.after = panel, store, before, after
+        self._written = True
+
+    def redo(self) -> None:
+        if self._written:
+            self._written = False
+            return
+        self.panel.restore_labels(self.store, self.after, f"redone: {self.text()}")
+
+    def undo(self) -> None:
+        self.panel.restore_labels(self.store, self.before, f"undone: {self.text()}")
+
+
 class LabelReviewPanel(QWidget):
     labelsChanged = Signal()  # range labels or review status written: plots and lists may redraw
     jumpRequested = Signal(int, int)  # embryo row, frame index
 
-    def __init__(self, context: Callable[[], FrameContext], embryos: Callable[[], list], parent=None):
+    def __init__(
+        self,
+        context: Callable[[], FrameContext],
+        embryos: Callable[[], list],
+        undo_stack: Callable[[], QUndoStack | None] = lambda: None,
+        parent=None,
+    ):
+        """undo_stack: the frame's undo stack (its strokes'), where label changes go as undo steps."""
         super().__init__(parent)
         self._context = context
         self._embryos = embryos
+        self._undo_stack = undo_stack
         self._mask_pct: float | None = None
         self.scheme: GradingScheme | None = None  # the window sets it; None: the default scheme
         layout = QVBoxLayout(self)
@@ -210,11 +240,14 @@ class LabelReviewPanel(QWidget):
         if ctx.store is None or ctx.entry is None:
             return False
         ids = self._target_frame_ids(ctx)
+        before = ctx.store.range_label_snapshot(ids)
         try:
             removed = ctx.store.remove_range_labels(ids)
         except ProjectError as exc:
             self.label_status.setText(f"not removed: {exc}")
             return False
+        if removed:
+            self._push_undo(ctx.store, before, dict.fromkeys(ids), f"remove the range label of {removed} frame(s)")
         self._span_used()
         self.labelsChanged.emit()
         self.show_frame(self._mask_pct)
@@ -229,11 +262,15 @@ class LabelReviewPanel(QWidget):
             self.label_status.setText(f"the range {lo:g}–{hi:g} % is reversed: the low end must come first")
             return False
         ids = self._target_frame_ids(ctx)
+        before = ctx.store.range_label_snapshot(ids)
         try:
             ctx.store.set_range_labels(ids, lo, hi)
         except ProjectError as exc:
             self.label_status.setText(f"not saved: {exc}")
             return False
+        after = ctx.store.range_label_snapshot(ids)
+        if after != before:
+            self._push_undo(ctx.store, before, after, f"label {lo:g}–{hi:g} % on {len(ids)} frame(s)")
         self.range_lo_spin.setValue(lo)
         self.range_hi_spin.setValue(hi)
         self._span_used()
@@ -241,6 +278,22 @@ class LabelReviewPanel(QWidget):
         self.show_frame(self._mask_pct)
         self.label_status.setText(f"label {lo:g}–{hi:g} % saved on {len(ids)} frame(s)")
         return True
+
+    def _push_undo(self, store: ProjectStore, before: Snapshot, after: Snapshot, text: str) -> None:
+        stack = self._undo_stack()
+        if stack is not None:
+            stack.push(LabelCommand(self, store, before, after, text))
+
+    def restore_labels(self, store: ProjectStore, snapshot: Snapshot, text: str) -> None:
+        """Undo or redo of a label change: the frames' labels as the snapshot has them, then a refresh."""
+        try:
+            store.restore_range_labels(snapshot)
+        except ProjectError as exc:
+            self.label_status.setText(f"not {text.split(':')[0]}: {exc}")
+            return
+        self.labelsChanged.emit()
+        self.show_frame(self._mask_pct)
+        self.label_status.setText(text)
 
     def set_reviewed(self, reviewed: bool) -> None:
         ctx = self._context()

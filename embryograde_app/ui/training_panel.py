@@ -88,6 +88,7 @@ class TrainingPanel(QDockWidget):
         self.setObjectName("training_dock")
         self.settings = settings
         self._regrade = regrade
+        self._regrading = False  # a publish started a re-grade whose end the status line must report
         self.project: str | None = None
         self.candidate: Candidate | None = None
         self._publishing: Candidate | None = None
@@ -471,7 +472,15 @@ class TrainingPanel(QDockWidget):
         self._update_enabled()
         self.model_changed.emit(weights)
         regrading = self._regrade is not None and self._regrade()
+        self._regrading = regrading
         self._say(
             f"Now using {self._active_version}. "
             + ("Re-grading the project in the background." if regrading else "Re-grade with Grading ▸ Grade all.")
         )
+
+    def grading_finished(self, completed: bool) -> None:
+        """The window's Grade all ended: the re-grade note must not outlive it."""
+        if self._regrading:
+            self._regrading = False
+            outcome = "The project is re-graded with it." if completed else "Re-grading stopped; Grading ▸ Grade all."
+            self._say(f"Now using {self._active_version}. {outcome}")

@@ -37,6 +37,20 @@ def win(make_window, project, fake_predictor):
     return window
 
 
+@pytest.fixture
+def bare_win(make_window, tmp_path, tiny_dataset, fake_predictor):
+    """A project of one embryo's frames without any mask: what a person starts from on a new time-lapse."""
+    from embryograde_app.core.importers import import_into_project
+
+    project = tmp_path / "frames_only"
+    import_into_project(project, [tiny_dataset / "frames" / "E001"])
+    window = make_window(project, fake_predictor)
+    window.resize(1500, 900)
+    window.action_whole_frame.trigger()
+    QTest.qWait(50)
+    return window
+
+
 def _viewport_pos(window, x: float, y: float):
     view = window.views.overlay_view
     return view.mapFromScene(view.view_box.mapViewToScene(QPointF(x, y)))
@@ -112,6 +126,9 @@ def test_brush_stroke_paints_exactly_the_pixels_under_the_cursor_and_autosaves(w
     assert win.corrections.undo_group.activeStack().count() == 1  # the whole stroke is one step
     assert "Saved" in win.findChild(QLabel, "save_status_label").text()
     assert win.mask_source_combo.currentText() == "Corrected, else model"  # showing the mask being corrected
+    qtbot.keyClick(win, Qt.Key.Key_Right)
+    assert win.findChild(QLabel, "save_status_label").text() == ""  # "Saved (…)" was about the other frame
+    qtbot.keyClick(win, Qt.Key.Key_Left)
     rgba = win.views.overlay_view.overlay.image
     assert rgba[20, 25, :3].tolist() == list(win.views.colours[2])
 
@@ -408,14 +425,16 @@ def test_a_killed_process_loses_at_most_the_stroke_being_drawn(project, tmp_path
         assert (store.read_mask(revisions[-1]) == expected).all()  # the unfinished sixth stroke is not there
 
 
-def test_the_persons_label_wins_the_readout_at_once(win, settings):
+def test_the_persons_label_wins_the_readout_at_once(bare_win, settings):
     """A range label set on the frame on screen is the grade shown, with who set it, without leaving the frame."""
     from embryograde_app.core import store as store_mod
+
+    win = bare_win
 
     store_mod.set_person("ann")
     try:
         entry = win.current_embryo
-        assert win.collection.store.latest_mask(entry.frame_id(0), kinds=("human",)) is None  # no corrected mask
+        assert win.collection.store.latest_mask(entry.frame_id(0), kinds=("human", "import")) is None  # no mask
         win.findChild(QPushButton, "range_bin_button_0").click()  # 0-10 %
         assert win.findChild(QLabel, "grade_label").text() == "1 (good) — ann"
         assert win.findChild(QLabel, "label_info").text().startswith("range 0–10 % by ann; model:")
@@ -423,10 +442,12 @@ def test_the_persons_label_wins_the_readout_at_once(win, settings):
         store_mod.set_person(None)
 
 
-def test_range_labels_can_be_removed_and_a_span_is_used_once(win, qtbot):
+def test_range_labels_can_be_removed_and_a_span_is_used_once(bare_win, qtbot):
     """'Apply to frames' stayed ticked: a later click labelled the old span, not the frame on screen; and a
     label could not be removed (issue 17 point 3)."""
     from PySide6.QtCore import Qt
+
+    win = bare_win
 
     store = win.collection.store
     entry = win.current_embryo
@@ -450,17 +471,10 @@ def test_range_labels_can_be_removed_and_a_span_is_used_once(win, qtbot):
     assert actions == ["unlabel", "unlabel"]
 
 
-def test_correcting_one_frame_keeps_the_model_mask_on_frames_nobody_corrected(make_window, tmp_path, tiny_dataset,
-                                                                              fake_predictor, qtbot):
+def test_correcting_one_frame_keeps_the_model_mask_on_frames_nobody_corrected(bare_win, qtbot):
     """Pressing B and drawing on one frame used to switch "Mask shown" for every frame: uncorrected ones went
     blank. Per frame: the person's mask where there is one, the model's elsewhere."""
-    from embryograde_app.core.importers import import_into_project
-
-    project = tmp_path / "frames_only"
-    import_into_project(project, [tiny_dataset / "frames" / "E001"])  # frames, no masks
-    window = make_window(project, fake_predictor)
-    window.resize(1500, 900)
-    window.action_whole_frame.trigger()
+    window = bare_win
     qtbot.waitUntil(lambda: window.predictions.get(window._key(window.current_embryo, 0)) is not None)
     model_mask = window.predictions.get(window._key(window.current_embryo, 0)).mask
     assert window._shown_mask is model_mask
@@ -474,3 +488,27 @@ def test_correcting_one_frame_keeps_the_model_mask_on_frames_nobody_corrected(ma
     assert window._shown_mask is window.predictions.get(window._key(window.current_embryo, 1)).mask
     qtbot.keyClick(window, Qt.Key.Key_Left)
     assert (window._shown_mask == corrected).all()
+
+
+def test_label_changes_undo_and_redo_with_ctrl_z_like_strokes(win, qtbot):
+    store, entry = win.collection.store, win.current_embryo
+    ids = [entry.frame_id(i) for i in range(3)]
+    panel = win.review_panel
+    store.set_range_labels([ids[0]], 0, 10, author="ann")  # somebody's earlier label
+    win._refresh()
+    panel.span_check.setChecked(True)
+    panel.span_from_spin.setValue(entry.frame_number(0))
+    panel.span_to_spin.setValue(entry.frame_number(2))
+    qtbot.mouseClick(win.findChild(QPushButton, "range_bin_button_1"), Qt.MouseButton.LeftButton)  # 10-25 on 3
+    assert [store.range_label(i)["lo"] for i in ids] == [10, 10, 10]
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the whole span, one step
+    assert store.range_label_snapshot(ids) == {ids[0]: (0.0, 10.0, "ann"), ids[1]: None, ids[2]: None}
+    assert "undone" in panel.label_status.text()
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert [store.range_label(i)["lo"] for i in ids] == [10, 10, 10]
+    qtbot.keyClick(win, Qt.Key.Key_Delete)  # the frame's own label (the span box unticked itself)
+    assert store.range_label(ids[0]) is None and store.range_label(ids[1]) is not None
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert store.range_label(ids[0])["lo"] == 10
+    actions = [r["action"] for r in store.conn.execute("SELECT action FROM audit WHERE entity='frame' ORDER BY id")]
+    assert actions.count("unlabel") >= 3 and actions.count("label") >= 7  # every change audit-logged

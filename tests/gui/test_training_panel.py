@@ -61,8 +61,10 @@ def test_retrain_signals_publish_regrade_and_rollback(make_window, project, fake
     assert changed.args[0].endswith(f"models/{candidate.version}.safetensors")
     assert window._weights == changed.args[0] and _active(project) == candidate.version
     assert panel.versions_table.rowCount() == 2 and "in use" in panel.versions_table.item(0, 0).text()
+    assert "Re-grading the project in the background" in panel.status_label.text()
     summary = _wait_grade_all(qtbot, window)  # the published model re-grades the project in the background
     assert summary.model_version == candidate.version and summary.graded == 24
+    assert "re-graded" in panel.status_label.text() and "background" not in panel.status_label.text()  # not stale
     assert retrain.isEnabled()
 
     panel.select_version("tiny-test")
