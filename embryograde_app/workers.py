@@ -290,6 +290,16 @@ def export_job(project: str, out: str, scheme: str, progress: Callable, should_s
     return export_project_csv(project, out, scheme)
 
 
+def report_job(project: str, out: str, scheme: str, progress: Callable, should_stop: Callable[[], bool]):
+    """Task: the printable per-embryo HTML report; returns (embryos written, the file)."""
+    from embryograde_app.core.embryo_report import write_embryo_report
+    from embryograde_app.core.schemes import get_scheme
+    from embryograde_app.core.store import ProjectStore
+
+    with ProjectStore(project) as store:
+        return write_embryo_report(store, out, get_scheme(scheme)), out
+
+
 class TaskWorker(QObject):
     """Runs one TaskSpec; progress and the outcome come back as typed, queued signals."""
 

@@ -376,12 +376,53 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_timing(args: argparse.Namespace) -> int:
+    """When each embryo's frames were taken (hours post-insemination), and its grades at day 2 and day 3."""
+    from embryograde_app.core.schemes import get_scheme
+    from embryograde_app.core.store import ProjectError, ProjectStore, Timing
+    from embryograde_app.core.timing import project_day_grades
+
+    if not ProjectStore.is_project(args.project):
+        raise CommandError(f"{args.project}: not an EmbryoGrade project (no project.sqlite)")
+    if (args.first_h is None) != (args.interval_min is None):
+        raise CommandError("give both --first-h and --interval-min (or --clear)")
+    try:
+        with ProjectStore(args.project) as store:
+            embryos = {row["key"]: int(row["id"]) for row in store.embryos()}
+            unknown = [key for key in args.embryo if key not in embryos]
+            if unknown:
+                raise CommandError(f"{args.project}: no embryo {', '.join(unknown)} (it has {', '.join(embryos)})")
+            chosen = [embryos[key] for key in args.embryo] if args.embryo else list(embryos.values())
+            if args.clear:
+                store.set_timing(chosen, None)
+            elif args.first_h is not None:
+                store.set_timing(chosen, Timing(args.first_h, args.interval_min))
+            timings = store.timings()
+            grades = project_day_grades(store, get_scheme(args.scheme))
+    except ProjectError as exc:
+        raise CommandError(str(exc)) from None
+    for key, embryo_id in embryos.items():
+        timing = timings.get(embryo_id)
+        when = f"first frame {timing.first_frame_h:g} h, every {timing.interval_min:g} min" if timing else "no timing"
+        days = grades.get(key, {}).values()
+        said = "; ".join(f"{d.day}: grade {d.grade} ({d.pct:.1f} %, {d.source}, {d.frames} frame(s))" for d in days)
+        print(f"{key}: {when}; {said or 'no frame within 44 +/- 1 h or 68 +/- 1 h'}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from embryograde_app.core.store import ProjectError, ProjectStore
 
-    if not (args.csv or args.masks or args.labelme or args.layout):
-        raise CommandError("nothing to export: give --csv, --masks, --labelme and/or --layout")
+    if not (args.csv or args.masks or args.labelme or args.layout or args.report):
+        raise CommandError("nothing to export: give --csv, --report, --masks, --labelme and/or --layout")
     try:
+        if args.report:
+            from embryograde_app.core.embryo_report import write_embryo_report
+            from embryograde_app.core.schemes import get_scheme
+
+            with ProjectStore(args.project) as store:
+                n = write_embryo_report(store, args.report, get_scheme(args.scheme))
+            print(f"wrote the printable report of {n} embryo(s) to {args.report}")
         if args.csv:
             from embryograde_app.core.export import export_project_csv
 
@@ -586,11 +627,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     x.add_argument("project")
     x.add_argument("--csv", help="grade report: one row per graded frame")
+    x.add_argument("--report", help="printable HTML report: a page per embryo (day-2/3 grades, time course, frames)")
     x.add_argument("--masks", help="folder for PNG masks")
     x.add_argument("--labelme", help="folder for labelme JSON (+ images)")
     x.add_argument("--layout", help="folder for a layout-v1 dataset (trainable)")
     x.add_argument("--scheme", default=DEFAULT_SCHEME)
     x.set_defaults(func=cmd_export)
+
+    tm = sub.add_parser(
+        "timing",
+        help="set when each embryo's frames were taken; show its day-2 and day-3 grades",
+        description="Hours post-insemination where the frames do not carry them (EmbryoScope names): the hours "
+        "of an embryo's first frame and the minutes between frames. Without options: each embryo's timing and its "
+        "grades at 44 +/- 1 h (day 2) and 68 +/- 1 h (day 3).",
+    )
+    tm.add_argument("project")
+    tm.add_argument("--first-h", type=float, help="hours post-insemination of the first frame")
+    tm.add_argument("--interval-min", type=float, help="minutes between frames")
+    tm.add_argument("--embryo", action="append", default=[], help="embryo key (repeatable; default: every embryo)")
+    tm.add_argument("--clear", action="store_true", help="remove the timing")
+    tm.add_argument("--scheme", default=DEFAULT_SCHEME)
+    tm.set_defaults(func=cmd_timing)
 
     m = sub.add_parser(
         "models",

@@ -16,6 +16,7 @@ from embryograde_app.core.frames import FrameProblem, FrameSequence, NoFramesErr
 from embryograde_app.core.layout import DatasetLayout, LabelRow, LayoutError, read_mask
 from embryograde_app.core.requests import LruCache
 from embryograde_app.core.store import ProjectError, ProjectStore
+from embryograde_app.core.timing import frame_hours
 
 STORED_MASK_CACHE = 64  # decoded stored masks kept per embryo (a 500x500 mask is 250 kB)
 
@@ -150,10 +151,12 @@ def open_project_collection(store: ProjectStore, cache_frames: int = 64) -> Coll
     """Every embryo of a project with a lazily read sequence per focal plane."""
     embryos: list[EmbryoEntry] = []
     problems: list[FrameProblem | str] = []
+    timings = store.timings()
     for row in store.embryos():
         records = store.frames(embryo_id=row["id"])
         if not records:
             continue
+        hours = frame_hours(records, timings)  # the frames' own times, else the embryo's timing
         by_plane: dict[int | None, list] = {}
         for record in records:
             by_plane.setdefault(record.focal_plane, []).append(record)
@@ -167,7 +170,7 @@ def open_project_collection(store: ProjectStore, cache_frames: int = 64) -> Coll
             problems.extend(planes[plane].problems)
             ids[plane] = [r.id for r in recs]
             numbers[plane] = [r.frame_number for r in recs]
-            times[plane] = [r.time_h for r in recs]
+            times[plane] = [hours[r.id] for r in recs]
         if planes:
             embryos.append(ProjectEmbryo(row["key"], planes, store=store, frame_ids=ids, numbers=numbers, times=times))
     return Collection(store.root, embryos, problems, store=store)

@@ -8,6 +8,7 @@ from pathlib import Path
 from embryograde_app.core.reports import GradeRow, write_embryo_summary, write_report
 from embryograde_app.core.schemes import DEFAULT_SCHEME, GradingScheme, get_scheme
 from embryograde_app.core.store import ProjectStore
+from embryograde_app.core.timing import frame_hours
 
 
 def reported_grade(
@@ -31,7 +32,9 @@ def project_rows(store: ProjectStore, scheme: GradingScheme) -> list[GradeRow]:
     """One row per frame that has a prediction or a person's mask or label."""
     active = store.active_model()
     rows = []
-    for frame in store.frames():
+    frames = store.frames()
+    hours = frame_hours(frames, store.timings())  # from the frames, else from the embryo's timing
+    for frame in frames:
         pred = store.prediction(frame.id, active["version"]) if active else None
         pred = pred or store.prediction(frame.id)
         human = store.latest_mask(frame.id, ("human", "import"))
@@ -50,7 +53,7 @@ def project_rows(store: ProjectStore, scheme: GradingScheme) -> list[GradeRow]:
                 well=embryo["well"],
                 focal_plane=frame.focal_plane,
                 frame=frame.frame_number,
-                time_h=frame.time_h,
+                time_h=hours[frame.id],
                 frag_pct_model=model_pct,
                 frag_pct_mask=human.frag_pct if human else (pred["area_pct"] if pred else None),
                 grade=grade,
@@ -63,6 +66,7 @@ def project_rows(store: ProjectStore, scheme: GradingScheme) -> list[GradeRow]:
                 model_version=pred["model_version"] if pred else "",
                 graded_at=datetime.fromtimestamp(graded_at, timezone.utc).replace(microsecond=0).isoformat(),
                 source=frame.source,
+                mask_source=human.author_kind if human else ("model" if pred else ""),
             )
         )
     return rows

@@ -203,6 +203,7 @@ def grade_inputs_to_csv(
                 label_source="model",
                 model_version=predictor.version,
                 source=job.key,
+                mask_source="model",
             )
         )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from embryograde_app.core.atomic import atomic_write_text
 from embryograde_app.core.schemes import GradingScheme
+from embryograde_app.core.timing import GRADING_DAYS, FramePoint, answer_pct, day_grades_of
 
 REPORT_COLUMNS = (
     "embryo_id",
@@ -36,7 +37,9 @@ REPORT_COLUMNS = (
     "model_version",
     "graded_at",
     "source",
+    "mask_source",  # whose mask frag_pct_mask measures: human, import (a dataset's annotator), model
 )
+REPORT_COLUMNS_V1 = REPORT_COLUMNS[:-1]  # reports written before mask_source: still read, and appended to
 SUMMARY_COLUMNS = (
     "embryo_id",
     "well",
@@ -48,6 +51,12 @@ SUMMARY_COLUMNS = (
     "final_grade",
     "scheme",
     "model_version",
+    "day2_grade",  # the grade at 44 +/- 1 h post-insemination (blank without hours)
+    "day2_pct",
+    "day2_source",  # person (their answers in the window decided) or model
+    "day3_grade",  # 68 +/- 1 h
+    "day3_pct",
+    "day3_source",
 )
 ENCODING = "utf-8-sig"
 
@@ -75,6 +84,7 @@ class GradeRow:
     reviewer: str = ""
     graded_at: str = field(default_factory=_now_iso)
     source: str = ""
+    mask_source: str = ""
 
     def cells(self) -> list[str]:
         def fmt(value) -> str:
@@ -106,10 +116,11 @@ def read_report(path: str | Path) -> list[dict[str, str]]:
         # short, even when the cut fell inside its last field and left the right number of fields.
         text = text[: text.rfind("\n") + 1]
     rows = list(csv.reader(io.StringIO(text)))
-    if not rows or tuple(rows[0]) != REPORT_COLUMNS:
+    header = tuple(rows[0]) if rows else ()
+    if header not in (REPORT_COLUMNS, REPORT_COLUMNS_V1):
         raise ValueError(f"{path}: not an EmbryoGrade grade report (unexpected header); choose another --csv file")
-    good = [r for r in rows[1:] if len(r) == len(REPORT_COLUMNS)]
-    return [dict(zip(REPORT_COLUMNS, r, strict=True)) for r in good]
+    good = [r for r in rows[1:] if len(r) == len(header)]
+    return [dict(zip(REPORT_COLUMNS, r + [""] * (len(REPORT_COLUMNS) - len(header)), strict=True)) for r in good]
 
 
 def read_report_keys(path: str | Path, model_version: str) -> set[str]:
@@ -152,7 +163,8 @@ def write_report(path: str | Path, rows: list[GradeRow]) -> None:
 
 
 def write_embryo_summary(report: str | Path, scheme: GradingScheme) -> Path:
-    """Per-embryo summary of a report (median, max and last %, final grade = grade of the median)."""
+    """Per-embryo summary of a report: median, max and last %, the final grade (the grade of the median), and
+    the grades at day 2 and day 3 where the rows carry hours post-insemination (``core.timing``'s rule)."""
     by_embryo: dict[str, list[dict[str, str]]] = {}
     for row in read_report(report):
         by_embryo.setdefault(row["embryo_id"], []).append(row)
@@ -165,6 +177,11 @@ def write_embryo_summary(report: str | Path, scheme: GradingScheme) -> Path:
             continue
         median = statistics.median(pcts)
         last = rows[-1]
+        days = day_grades_of(_points(rows), scheme)
+        day_cells = []
+        for day, _target in GRADING_DAYS:
+            d = days.get(day)
+            day_cells += [d.grade, f"{d.pct:.2f}", d.source] if d else ["", "", ""]
         out_rows.append(
             [
                 embryo,
@@ -177,6 +194,7 @@ def write_embryo_summary(report: str | Path, scheme: GradingScheme) -> Path:
                 scheme.grade(median),
                 scheme.key,
                 ";".join(sorted({r["model_version"] for r in rows if r["model_version"]})),
+                *day_cells,
             ]
         )
     path = summary_path(report)
@@ -184,12 +202,34 @@ def write_embryo_summary(report: str | Path, scheme: GradingScheme) -> Path:
     return path
 
 
+def _float(text: str) -> float | None:
+    return float(text) if text else None
+
+
+def _answer(row: dict[str, str]) -> tuple[float | None, bool]:
+    """(the % a row stands for, whether a person gave it), by ``core.timing.answer_pct``'s rule."""
+    lo, hi = _float(row["range_lo"]), _float(row["range_hi"])
+    source = row["mask_source"]
+    # Reports from before mask_source: a "human" row without a range measured a person's mask.
+    person_mask = source in ("human", "import") or (not source and row["label_source"] == "human" and lo is None)
+    mask = _float(row["frag_pct_mask"])
+    pct, by_person = answer_pct(_float(row["frag_pct_model"]), mask if person_mask else None, lo, hi)
+    return (mask, False) if pct is None else (pct, by_person)  # nothing else: the mask's area
+
+
 def _reported_pct(row: dict[str, str]) -> float | None:
-    """The % a row stands for: a person's mask first, then the model's regression."""
-    if row["label_source"] == "human" and row["frag_pct_mask"]:
-        return float(row["frag_pct_mask"])
-    if row["frag_pct_model"]:
-        return float(row["frag_pct_model"])
-    if row["frag_pct_mask"]:
-        return float(row["frag_pct_mask"])
-    return None
+    return _answer(row)[0]
+
+
+def _points(rows: list[dict[str, str]]) -> list[FramePoint]:
+    """The rows with hours, of one focal plane (the central one where there is one): one reading per time."""
+    timed = [r for r in rows if r["time_h"]]
+    if not timed:
+        return []
+    plane = min({r["focal_plane"] for r in timed}, key=lambda p: (abs(int(p or 0)), int(p or 0)))
+    points = []
+    for r in timed:
+        pct, by_person = _answer(r)
+        if r["focal_plane"] == plane and pct is not None:
+            points.append(FramePoint(float(r["time_h"]), pct, by_person, r["reviewer"]))
+    return points

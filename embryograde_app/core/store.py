@@ -37,9 +37,6 @@ from models.diskspace import DiskFullError, free_bytes, is_disk_full
 DB_NAME = "project.sqlite"
 NO_PERMISSION = "read-only (no write permission)"
 OPEN_BUSY_SECONDS = 30.0  # how long opening waits out another process's brief exclusive hold of the file
-SCHEMA_VERSION = 1
-
-
 class ProjectError(ValueError):
     """A project folder that cannot be opened or an operation it refuses (message says why)."""
 
@@ -130,8 +127,20 @@ CREATE TABLE audit (
 );
 """
 
+# Version 2: when an embryo's frames were taken, where the frames themselves do not say (EmbryoScope names
+# carry a run index, not a time): hours post-insemination of its first frame and the interval between frames.
+_SCHEMA_V2 = """
+CREATE TABLE embryo_timing (
+    embryo_id INTEGER PRIMARY KEY REFERENCES embryos(id) ON DELETE CASCADE,
+    first_frame_h REAL NOT NULL,
+    interval_min REAL NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at REAL NOT NULL
+);
+"""
+
 # Migration i upgrades schema version i to i + 1. Version 0 is an empty database.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 
 
 _PERSON: str | None = None  # the name the person gave in Preferences (the window sets it)
@@ -205,6 +214,17 @@ class PersonLabel:
     lo: float
     hi: float
     mask_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When an embryo's frames were taken: hours post-insemination of its first frame, minutes between frames."""
+
+    first_frame_h: float
+    interval_min: float
+
+    def hours(self, frame_number: int, first_number: int) -> float:
+        return self.first_frame_h + (frame_number - first_number) * self.interval_min / 60.0
 
 
 _CHECKED: dict[Path, tuple[int, int, int]] = {}  # database -> (size, mtime, WAL size) when its pages checked ok
@@ -435,6 +455,34 @@ class ProjectStore:
 
     def embryos(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM embryos ORDER BY key").fetchall()
+
+    def set_timing(self, embryo_ids: list[int], timing: Timing | None, author: str | None = None) -> None:
+        """Set (or, with None, clear) the timing of these embryos in one transaction, audit-logged."""
+        if timing is not None and not (-1000 <= timing.first_frame_h <= 1000 and 0 < timing.interval_min <= 24 * 60):
+            raise ProjectError(
+                f"timing {timing.first_frame_h:g} h, every {timing.interval_min:g} min: the interval must be "
+                "above 0 and at most a day"
+            )
+        author = author or current_user()
+        with self.transaction():
+            for embryo_id in embryo_ids:
+                if timing is None:
+                    self.conn.execute("DELETE FROM embryo_timing WHERE embryo_id=?", (embryo_id,))
+                    self.audit("untime", "embryo", embryo_id, actor=author)
+                    continue
+                self.conn.execute(
+                    "INSERT INTO embryo_timing(embryo_id, first_frame_h, interval_min, set_by, set_at) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT(embryo_id) DO UPDATE SET first_frame_h=excluded.first_frame_h, "
+                    "interval_min=excluded.interval_min, set_by=excluded.set_by, set_at=excluded.set_at",
+                    (embryo_id, timing.first_frame_h, timing.interval_min, author, time.time()),
+                )
+                self.audit("time", "embryo", embryo_id, actor=author, first_frame_h=timing.first_frame_h,
+                           interval_min=timing.interval_min)
+
+    def timings(self) -> dict[int, Timing]:
+        """embryo id -> its timing, for the embryos that have one."""
+        rows = self.conn.execute("SELECT embryo_id, first_frame_h, interval_min FROM embryo_timing")
+        return {int(e): Timing(float(h), float(m)) for e, h, m in rows}
 
     # ------------------------------------------------------------------------------------ frames
     def find_frame(self, embryo_id: int, focal_plane: int, frame_number: int) -> int | None:

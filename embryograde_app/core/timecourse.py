@@ -8,20 +8,26 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def nearest_frame(frames: Sequence[int], x: float) -> int | None:
-    """Frame number in sorted `frames` closest to `x` (ties go to the earlier frame); None when there are none.
+def nearest_value(values: Sequence[float], x: float) -> float | None:
+    """The value in sorted ``values`` closest to ``x`` (ties go to the earlier one); None when there are none.
 
-    A click on the plot lands between data points; snapping to a real frame keeps navigation on frames that exist.
+    A click on the plot lands between data points; snapping to a real one keeps navigation on frames that exist.
     """
-    if len(frames) == 0:
+    if len(values) == 0:
         return None
-    i = bisect_left(frames, x)
+    i = bisect_left(values, x)
     if i <= 0:
-        return int(frames[0])
-    if i >= len(frames):
-        return int(frames[-1])
-    before, after = frames[i - 1], frames[i]
-    return int(before) if x - before <= after - x else int(after)
+        return values[0]
+    if i >= len(values):
+        return values[-1]
+    before, after = values[i - 1], values[i]
+    return before if x - before <= after - x else after
+
+
+def nearest_frame(frames: Sequence[int], x: float) -> int | None:
+    """Frame number in sorted ``frames`` closest to ``x`` (ties go to the earlier frame); None when there are none."""
+    value = nearest_value(frames, x)
+    return None if value is None else int(value)
 
 
 def series_arrays(frames: Sequence[int], values: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -24,11 +23,12 @@ from PySide6.QtWidgets import (
 
 from embryograde_app.core.collection import Collection, EmbryoEntry, open_collection
 from embryograde_app.core.frames import FrameReadError, NoFramesError
-from embryograde_app.core.readouts import pct_text, person_answer
+from embryograde_app.core.readouts import person_answer
 from embryograde_app.core.requests import LruCache, neighbour_order
 from embryograde_app.core.schemes import frag_pct
 from embryograde_app.core.store import set_person
 from embryograde_app.paths import BUNDLED_WEIGHTS
+from embryograde_app.ui.embryo_list import EmbryoList
 from embryograde_app.ui.image_views import LinkedViews
 from embryograde_app.ui.preferences import read_colours, read_scheme
 from embryograde_app.ui.shortcuts import add_help_menu
@@ -84,10 +84,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------------ building
     def _build_widgets(self) -> None:
-        self.embryo_list = QListWidget(objectName="embryo_list")
-        self.embryo_list.setWordWrap(True)  # a narrow list wraps its names and grades rather than cutting them
-        self.embryo_list.setTextElideMode(Qt.TextElideMode.ElideNone)
-        self.embryo_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.embryo_list = EmbryoList()
         self.embryo_list.currentRowChanged.connect(self._on_embryo_changed)
         self.focal_combo = QComboBox(objectName="focal_combo")
         self.focal_combo.setToolTip("Focal plane")
@@ -240,7 +237,7 @@ class MainWindow(QMainWindow):
         store = self.collection.store if self.collection is not None else None
         return person_answer(store, entry.frame_id(index)) if store is not None else None
 
-    def _reload_project(self) -> None:
+    def reload_project(self) -> None:
         """List the open project's frames again (after an import) on the same store connection: undo histories
         and corrections still waiting to be saved stay as they are, which reopening the project would drop."""
         from embryograde_app.core.collection import open_project_collection
@@ -267,24 +264,7 @@ class MainWindow(QMainWindow):
         self.problems_label.setText(text)
 
     def _fill_embryo_list(self, keep_row: bool = True) -> None:
-        """Embryo names with frame counts and, in a project, the grade of the median regression %."""
-        from embryograde_app.core.summaries import embryo_grades
-
-        grades = embryo_grades(self.collection.store, self.scheme) if self.collection.store is not None else {}
-        row = self.embryo_list.currentRow()
-        self.embryo_list.blockSignals(True)
-        self.embryo_list.clear()
-        for entry in self.collection.embryos:
-            g = grades.get(entry.embryo_id)
-            suffix = f" · grade {g.grade} · {pct_text(self.scheme, g.median_pct, 0)} %" if g else ""
-            self.embryo_list.addItem(f"{entry.embryo_id}\n{len(entry)} frames{suffix}")  # two lines: never cut off
-            if g:
-                self.embryo_list.item(self.embryo_list.count() - 1).setToolTip(
-                    f"grade of the median model % over the {g.frames_graded} graded frame(s) of all focal planes"
-                )
-        if keep_row and 0 <= row < self.embryo_list.count():
-            self.embryo_list.setCurrentRow(row)
-        self.embryo_list.blockSignals(False)
+        self.embryo_list.fill(self.collection, self.scheme, keep_row)
 
     def _on_task_finished(self, name: str, result) -> None:
         if name == "Grade all" and self.collection is None:
@@ -292,7 +272,7 @@ class MainWindow(QMainWindow):
         if self.collection is None:
             return
         if name == "Import" and result is not None:
-            self._reload_project()
+            self.reload_project()
         elif name == "Grade all":
             self.training_panel.grading_finished(result is not None)
             self._fill_embryo_list()
@@ -472,7 +452,7 @@ class MainWindow(QMainWindow):
             pred = self.predictions.get((entry.embryo_id, entry.focal_plane, number))
             if pred is not None and model[i] is None:
                 model[i], area[i] = pred.regression_pct, pred.area_pct
-        self.timecourse.set_series(numbers, model, area)
+        self.timecourse.set_series(numbers, model, area, [entry.time_h(i) for i in range(len(entry))])
         self.timecourse.set_labels(marks)
         if len(entry):
             self.timecourse.set_current(entry.frame_number(self.frame_slider.value()))

@@ -14,7 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressBar, QPushButton
 
 from embryograde_app.ui.shortcuts import shortcut_tooltip
-from embryograde_app.workers import TaskRunner, TaskSpec, export_job, grade_job, import_job
+from embryograde_app.workers import TaskRunner, TaskSpec, export_job, grade_job, import_job, report_job
 
 
 class ProjectActions(QObject):
@@ -45,6 +45,11 @@ class ProjectActions(QObject):
         self.action_export_csv.setShortcut(QKeySequence("Ctrl+E"))
         self.action_export_csv.triggered.connect(self._choose_export_csv)
 
+        self.action_export_report = QAction("Export printable &report…", window, objectName="action_export_report")
+        self.action_export_report.triggered.connect(self._choose_export_report)
+        self.action_timing = QAction("Set &timing…", window, objectName="action_timing")
+        self.action_timing.triggered.connect(self._choose_timing)
+
         self.progress_bar = QProgressBar(objectName="task_progress")
         self.progress_bar.setMaximumWidth(260)
         self.progress_bar.setVisible(False)
@@ -62,7 +67,8 @@ class ProjectActions(QObject):
 
     def update_enabled(self) -> None:
         has_project, busy = self.project is not None, self.runner.busy
-        for action in (self.action_import, self.action_import_files, self.action_grade_all, self.action_export_csv):
+        actions = (self.action_import, self.action_import_files, self.action_grade_all, self.action_export_csv)
+        for action in (*actions, self.action_timing, self.action_export_report):
             action.setEnabled(has_project and not busy)
             no_project = "Open or create a project first (File ▸ New project…)"
             action.setToolTip(shortcut_tooltip(action) if has_project else no_project)
@@ -95,7 +101,42 @@ class ProjectActions(QObject):
         if path:
             self.export_csv(path)
 
+    def _choose_export_report(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Printable report", "report.html", "HTML (*.html)")
+        if path:
+            self.export_report(path)
+
+    def _choose_timing(self) -> None:
+        from embryograde_app.ui.timing_dialog import TimingDialog
+
+        entry, store = self.window.current_embryo, self.window.collection.store if self.window.collection else None
+        if entry is None or store is None:
+            return
+        embryo_ids = {row["key"]: int(row["id"]) for row in store.embryos()}
+        timing = store.timings().get(embryo_ids[entry.embryo_id])
+        dialog = TimingDialog(entry.embryo_id, len(entry), timing, self.window)
+        if dialog.exec():
+            self.set_timing(dialog.timing(), dialog.all_check.isChecked())
+
     # ------------------------------------------------------------------------------------ work
+    def set_timing(self, timing, every_embryo: bool = False) -> bool:
+        """The current embryo's (or every embryo's) timing: hours for every frame, the time course in hours, the
+        day-2 and day-3 grades in the embryo list and the report."""
+        from embryograde_app.core.store import ProjectError
+
+        entry, store = self.window.current_embryo, self.window.collection.store if self.window.collection else None
+        if entry is None or store is None:
+            return False
+        embryo_ids = {row["key"]: int(row["id"]) for row in store.embryos()}
+        chosen = list(embryo_ids.values()) if every_embryo else [embryo_ids[entry.embryo_id]]
+        try:
+            store.set_timing(chosen, timing)
+        except ProjectError as exc:
+            QMessageBox.warning(self.window, "Set timing", str(exc))
+            return False
+        self.window.reload_project()
+        return True
+
     def new_project(self, folder: str | Path) -> bool:
         from embryograde_app.core.store import ProjectError, ProjectStore
 
@@ -137,6 +178,11 @@ class ProjectActions(QObject):
         job = partial(export_job, self.project, str(path), self.window.scheme.key)
         return self._start("Export", job, cancellable=False)
 
+    def export_report(self, path: str | Path) -> bool:
+        """A page per embryo (day-2/3 grades, time course, the frames at 44 h and 68 h): open it and print."""
+        job = partial(report_job, self.project, str(path), self.window.scheme.key)
+        return self._start("Report", job, cancellable=False)
+
     def cancel(self) -> None:
         self.runner.cancel()
         self.window.statusBar().showMessage(f"{self._task_name}: cancelling after the current batch…")
@@ -159,6 +205,8 @@ class ProjectActions(QObject):
             message = result.line()
         elif name == "Export":
             message = f"wrote {result[0]} rows and {Path(result[1]).name}"
+        elif name == "Report":
+            message = f"wrote the report of {result[0]} embryo(s) to {result[1]}"
         else:
             message = "done"
         if getattr(result, "cancelled", False):

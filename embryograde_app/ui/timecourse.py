@@ -16,7 +16,8 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QWidget
 
 from embryograde_app.core.schemes import GradingScheme
-from embryograde_app.core.timecourse import nearest_frame, series_arrays
+from embryograde_app.core.timecourse import nearest_value, series_arrays
+from embryograde_app.core.timing import GRADING_DAYS, WINDOW_H
 
 BACKGROUND = "#151515"
 AXIS_COLOUR = "#9a9a9a"
@@ -24,6 +25,7 @@ MODEL_COLOUR = "#4fa3ff"
 AREA_COLOUR = "#d68fe6"
 LABEL_COLOUR = "#5ff0f0"
 CURRENT_COLOUR = "#ffe066"
+DAY_WINDOW_BRUSH = (120, 170, 255, 45)
 BAND_ALPHA = 35
 Y_MIN_TOP = 60.0
 LABEL_BEAM = 1.0  # frames; widened on long series so the caps stay visible
@@ -97,12 +99,31 @@ class TimeCoursePlot(pg.PlotWidget):
         self.current_line.hide()
         plot.addItem(self.current_line, ignoreBounds=True)
 
+        # The grading windows (day 2 at 44 +/- 1 h, day 3 at 68 +/- 1 h), shown when the x axis is in hours.
+        self.day_windows: list[pg.LinearRegionItem] = []
+        self.day_labels: list[pg.TextItem] = []
+        for day, target in GRADING_DAYS:
+            window = pg.LinearRegionItem(
+                values=(target - WINDOW_H, target + WINDOW_H), movable=False, brush=pg.mkBrush(*DAY_WINDOW_BRUSH),
+                pen=pg.mkPen(150, 190, 255, 120),
+            )
+            window.setZValue(-15)
+            label = pg.TextItem(day, color=(170, 200, 255), anchor=(0.5, 0.0))
+            label.setZValue(-5)
+            for item in (window, label):
+                item.hide()
+                plot.addItem(item, ignoreBounds=True)
+            self.day_windows.append(window)
+            self.day_labels.append(label)
+        self._x_of: dict[int, float] = {}  # frame number -> x (its hours, or the number itself)
+        self.in_hours = False
+
         self.bands: list[pg.LinearRegionItem] = []
         self.band_labels: list[pg.TextItem] = []
         self._label_font = QFont()
         self._label_font.setPointSizeF(8.0)
         self._scheme_key: str | None = None
-        self._frames: list[int] = []
+        self._xs: list[float] = []  # sorted x of the frames (hours or numbers)
         self._x_extent: tuple[float, float] | None = None
         self._data_top = 0.0
         self._label_top = 0.0
@@ -161,14 +182,18 @@ class TimeCoursePlot(pg.PlotWidget):
         frames: Sequence[int],
         model_pct: Sequence[float | None],
         area_pct: Sequence[float | None] | None = None,
+        hours: Sequence[float | None] | None = None,
     ) -> None:
-        """Show one embryo's per-frame %; None values become gaps rather than misleading straight lines."""
-        x, y = series_arrays(frames, model_pct)
+        """Show one embryo's per-frame %; None values become gaps rather than misleading straight lines. With
+        every frame's hours post-insemination the x axis is in hours, with the day-2 and day-3 windows."""
+        self._set_x_axis(frames, hours)
+        xs = [self._x_of[int(f)] for f in frames]
+        x, y = series_arrays(xs, model_pct)
         self._set_curve(self.model_curve, x, y)
         tops = [y]
         has_area = area_pct is not None
         if has_area:
-            ax, ay = series_arrays(frames, area_pct)
+            ax, ay = series_arrays(xs, area_pct)
             self._set_curve(self.area_curve, ax, ay)
             tops.append(ay)
         else:
@@ -177,12 +202,33 @@ class TimeCoursePlot(pg.PlotWidget):
         if has_area != self._has_area:
             self._has_area = has_area
             self._sync_legend()
-        self._frames = sorted(int(f) for f in frames)
+        self._xs = sorted(self._x_of.values())
         finite = np.concatenate(tops)
         finite = finite[np.isfinite(finite)]
         self._data_top = float(finite.max()) if finite.size else 0.0
         self._set_y_top()
         self._fit_x()
+
+    def _set_x_axis(self, frames: Sequence[int], hours: Sequence[float | None] | None) -> None:
+        in_hours = hours is not None and len(hours) == len(frames) and len(frames) > 0 and None not in hours
+        self._x_of = {int(f): float(h) for f, h in zip(frames, hours, strict=True)} if in_hours else {
+            int(f): float(f) for f in frames
+        }
+        self._number_at = {x: n for n, x in self._x_of.items()}
+        if in_hours != self.in_hours:
+            self.in_hours = in_hours
+            self.getPlotItem().setLabel(
+                "bottom", "hours post-insemination" if in_hours else "frame", color=AXIS_COLOUR
+            )
+            self._x_extent = None  # refit: the axis changed units
+        for window, label in zip(self.day_windows, self.day_labels, strict=True):
+            window.setVisible(in_hours)
+            label.setVisible(in_hours)
+            label.setPos(sum(window.getRegion()) / 2, self.y_top)
+
+    def x_of(self, frame_number: int) -> float:
+        """Where a frame sits on the x axis: its hours, or its number when the embryo has no hours."""
+        return self._x_of.get(int(frame_number), float(frame_number))
 
     @staticmethod
     def _set_curve(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
@@ -194,7 +240,7 @@ class TimeCoursePlot(pg.PlotWidget):
 
     def set_labels(self, marks: Sequence[tuple[int, float, float]]) -> None:
         """Draw human labels: ranges as bars lo..hi with a diamond at the middle, exact values as stars."""
-        arr = np.asarray(marks, dtype=float).reshape(-1, 3)
+        arr = np.asarray([(self.x_of(n), lo, hi) for n, lo, hi in marks], dtype=float).reshape(-1, 3)
         exact = arr[:, 1] == arr[:, 2]
         rng, ex = arr[~exact], arr[exact]
         mids = (rng[:, 1] + rng[:, 2]) / 2.0
@@ -212,7 +258,7 @@ class TimeCoursePlot(pg.PlotWidget):
         if frame_number is None:
             self.current_line.hide()
             return
-        self.current_line.setValue(frame_number)
+        self.current_line.setValue(self.x_of(frame_number))
         self.current_line.show()
 
     # -- layout helpers -----------------------------------------------------------------------------------------
@@ -224,18 +270,20 @@ class TimeCoursePlot(pg.PlotWidget):
 
     def _set_y_top(self) -> None:
         self.view_box.setYRange(0.0, self.y_top, padding=0.0)
+        for label in self.day_labels:
+            label.setPos(label.pos().x(), self.y_top)
 
     def _beam(self) -> float:
         """Cap width of a range bar: about 1 % of the frame span, at least one frame."""
-        if not self._frames:
+        if not self._xs:
             return LABEL_BEAM
-        return max(LABEL_BEAM, 0.012 * (self._frames[-1] - self._frames[0]))
+        return max(LABEL_BEAM, 0.012 * (self._xs[-1] - self._xs[0]))
 
     def _fit_x(self) -> None:
         """Show all frames when a new embryo arrives; keep the user's zoom when only values change."""
-        if not self._frames:
+        if not self._xs:
             return
-        extent = (float(self._frames[0]), float(self._frames[-1]))
+        extent = (float(self._xs[0]), float(self._xs[-1]))
         if extent == self._x_extent:
             return
         self._x_extent = extent
@@ -262,5 +310,8 @@ class TimeCoursePlot(pg.PlotWidget):
         if not self.view_box.sceneBoundingRect().contains(pos):
             return
         x = self.view_box.mapSceneToView(pos).x()
-        frame = nearest_frame(self._frames, x)
-        self.frameClicked.emit(round(x) if frame is None else frame)
+        nearest = nearest_value(self._xs, x)  # the nearest x that has a frame
+        if nearest is None:
+            self.frameClicked.emit(round(x))
+            return
+        self.frameClicked.emit(self._number_at.get(nearest, round(x)))

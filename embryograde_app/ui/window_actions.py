@@ -27,6 +27,7 @@ def build_actions(window: MainWindow) -> None:
     menu.addAction(pa.action_import)
     menu.addAction(pa.action_import_files)
     menu.addAction(pa.action_export_csv)
+    menu.addAction(pa.action_export_report)
     menu.addSeparator()
     window.action_preferences = QAction("&Preferences…", window, objectName="action_preferences")
     window.action_preferences.triggered.connect(window.show_preferences)
@@ -54,6 +55,7 @@ def build_actions(window: MainWindow) -> None:
     window.addActions([window.action_zoom_embryo, window.action_whole_frame])
     grading = window.menuBar().addMenu("&Grading")
     grading.addAction(pa.action_grade_all)
+    grading.addAction(pa.action_timing)
     toolbar = window.addToolBar("Project")
     toolbar.setObjectName("project_toolbar")
     for action in (window.action_open, pa.action_import, pa.action_grade_all, pa.action_export_csv):

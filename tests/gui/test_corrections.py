@@ -512,3 +512,34 @@ def test_label_changes_undo_and_redo_with_ctrl_z_like_strokes(win, qtbot):
     assert store.range_label(ids[0])["lo"] == 10
     actions = [r["action"] for r in store.conn.execute("SELECT action FROM audit WHERE entity='frame' ORDER BY id")]
     assert actions.count("unlabel") >= 3 and actions.count("label") >= 7  # every change audit-logged
+
+
+def test_timing_gives_hours_the_plot_in_hours_and_the_day_2_grade(bare_win, qtbot):
+    """EmbryoScope names carry no time: Grading ▸ Set timing gives every frame its hours post-insemination."""
+    from embryograde_app.core.store import Timing
+    from embryograde_app.ui.timing_dialog import TimingDialog
+
+    win = bare_win
+    dialog = TimingDialog(win.current_embryo.embryo_id, len(win.current_embryo), None, win)
+    qtbot.addWidget(dialog)
+    dialog.first_h_spin.clear()
+    qtbot.keyClicks(dialog.first_h_spin, "43")
+    dialog.interval_spin.clear()
+    qtbot.keyClicks(dialog.interval_spin, "60")
+    assert dialog.timing() == Timing(43.0, 60.0)
+    assert "day 2: frames 1–3" in dialog.findChild(QLabel, "timing_preview").text()
+    assert "day 3: no frame at 68 h" in dialog.findChild(QLabel, "timing_preview").text()
+
+    store, entry = win.collection.store, win.current_embryo
+    store.set_range_labels([entry.frame_id(1)], 0, 10, author="ann")
+    assert win.project_actions.set_timing(dialog.timing())
+    assert win.timecourse.in_hours and win.timecourse.current_line.value() == 43.0
+    qtbot.keyClick(win, Qt.Key.Key_Right)
+    assert "44.0 h" in win.frame_label.text()
+    assert "day 2: 1" in win.embryo_list.item(0).text() and "ann" not in win.embryo_list.item(0).text()
+    assert "person's answers" in win.embryo_list.item(0).toolTip()
+    out = win.collection.root.parent / "report.html"
+    with qtbot.waitSignal(win.project_actions.task_finished, timeout=60000) as done:
+        assert win.project_actions.export_report(out)
+    assert done.args[0] == "Report" and done.args[1][0] == 1
+    assert "day 2 (44 ± 1 h)</th><td><b>1</b>" in out.read_text()

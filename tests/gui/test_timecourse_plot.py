@@ -118,3 +118,23 @@ def test_thousand_frames(plot):
     plot.set_current(500)
     plot.grab()
     assert plot.model_curve.getData()[0].shape == (1000,)
+
+
+def test_hours_axis_with_day_windows_and_clicks_by_time(plot, qtbot):
+    frames = list(range(1, 61))
+    hours = [20.0 + (n - 1) for n in frames]  # hourly from 20 h: frame 25 at 44 h, frame 49 at 68 h
+    plot.set_series(frames, [5.0] * 60, None, hours)
+    assert plot.in_hours and plot.getPlotItem().getAxis("bottom").labelText == "hours post-insemination"
+    assert all(w.isVisible() for w in plot.day_windows)
+    assert [tuple(w.getRegion()) for w in plot.day_windows] == [(43.0, 45.0), (67.0, 69.0)]
+    assert list(plot.model_curve.getData()[0][:2]) == [20.0, 21.0]
+    plot.set_current(25)
+    assert plot.current_line.value() == 44.0
+    plot.set_labels([(49, 10.0, 25.0)])
+    assert plot.range_mids.getData()[0][0] == 68.0
+    with qtbot.waitSignal(plot.frameClicked, timeout=1000) as blocker:
+        click_at(plot, 44.2)
+    assert blocker.args == [25]
+    plot.set_series(frames, [5.0] * 60, None, [None] * 60)  # no hours: frames again, no windows
+    assert not plot.in_hours and not any(w.isVisible() for w in plot.day_windows)
+    assert plot.getPlotItem().getAxis("bottom").labelText == "frame"
