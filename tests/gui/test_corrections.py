@@ -520,8 +520,8 @@ def test_timing_gives_hours_the_plot_in_hours_and_the_day_2_grade(bare_win, qtbo
     from embryograde_app.ui.timing_dialog import TimingDialog
 
     win = bare_win
-    dialog = TimingDialog(win.current_embryo.embryo_id, len(win.current_embryo), None, win)
-    qtbot.addWidget(dialog)
+    dialog = TimingDialog(win.current_embryo.embryo_id, len(win.current_embryo), None)
+    qtbot.addWidget(dialog)  # owned by the test alone (a parent would delete it a second time)
     dialog.first_h_spin.clear()
     qtbot.keyClicks(dialog.first_h_spin, "43")
     dialog.interval_spin.clear()
