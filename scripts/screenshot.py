@@ -21,6 +21,7 @@ def main() -> int:
     parser.add_argument("--frame", type=int, default=0)
     parser.add_argument("--size", default="1600x900")
     parser.add_argument("--grade-all", action="store_true")
+    parser.add_argument("--panes", type=int, choices=(1, 2, 3), help="view layout (default: the window's own)")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
@@ -30,6 +31,8 @@ def main() -> int:
     window = create_main_window(args.path, settings=settings)
     w, h = (int(v) for v in args.size.split("x"))
     window.resize(w, h)
+    if args.panes:
+        window.view_toolbar.set_panes(args.panes)
     window.show()
     state = {"graded": not args.grade_all}
 

@@ -24,15 +24,23 @@ class PersonAnswer:
     from_mask: bool
 
 
+IMPORT_AUTHOR_PREFIXES = ("layout:", "labelme:", "png:")  # how imports name their source as an author
+
+
+def short_author(author: str) -> str:
+    """A name that fits the readout: "imported" for what an import brought (its source stays in the store)."""
+    return "imported" if author.startswith(IMPORT_AUTHOR_PREFIXES) else author
+
+
 def person_answer(store, frame_id: int) -> PersonAnswer | None:
     """The person's answer for a frame of a project, by the rule training, the report and the time course share
     (``ProjectStore.person_labels``): the latest human or imported mask's %, else the latest range label."""
     revision = store.latest_mask(frame_id, kinds=("human", "import"))
     if revision is not None:
-        return PersonAnswer(revision.frag_pct, revision.frag_pct, revision.author, True)
+        return PersonAnswer(revision.frag_pct, revision.frag_pct, short_author(revision.author), True)
     row = store.range_label(frame_id)
     if row is not None:
-        return PersonAnswer(float(row["lo"]), float(row["hi"]), str(row["author"]), False)
+        return PersonAnswer(float(row["lo"]), float(row["hi"]), short_author(str(row["author"])), False)
     return None
 
 
@@ -124,7 +132,9 @@ def _person_readout(
     """The person's answer wins the big readout; the model is shown beside it and flagged against it."""
     grade = _person_grade(scheme, answer)
     name = next((b.name for b in scheme.bins if b.grade == grade), "")
-    what = f"{pct_text(scheme, answer.lo)} % (mask)" if answer.from_mask else f"range {answer.lo:g}–{answer.hi:g} %"
+    imported = answer.author == "imported"
+    kind = "imported mask" if imported else "mask"
+    what = f"{pct_text(scheme, answer.lo)} % ({kind})" if answer.from_mask else f"range {answer.lo:g}–{answer.hi:g} %"
     model = "—"
     if regression_pct is not None:
         model = f"{pct_text(scheme, regression_pct)} %, grade {scheme.grade(regression_pct)}"
@@ -135,6 +145,6 @@ def _person_readout(
         grade_text=f"{grade} ({name}) — {answer.author}" if name else f"{grade} — {answer.author}",
         disagreement=disagree,
         disagreement_text=f"⚠ the model reads {model}: not what {answer.author} said" if disagree else "",
-        answer_text=f"{what} by {answer.author}",
+        answer_text=what if imported else f"{what} by {answer.author}",
         model_text=f"model: {model}",
     )

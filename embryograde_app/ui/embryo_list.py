@@ -41,8 +41,7 @@ class EmbryoList(QListWidget):
                 )
             day = days.get(entry.embryo_id, {})
             if day:
-                said = [f"{d.day}: {d.grade}" + ("" if d.by_person else " (model)") for d in day.values()]
-                lines.append(" · ".join(said))
+                lines += [f"{d.day}: grade {d.grade}" + ("" if d.by_person else " (model)") for d in day.values()]
                 for d in day.values():
                     by = f"{d.source}'s answers" if d.by_person else "the model's %"
                     who = f"; reviewed by {', '.join(d.reviewers)}" if d.reviewers else ""

@@ -30,6 +30,8 @@ class ReadoutsBox(QGroupBox):
         # Room for a two-line flag whether or not it is up: the panel below must not jump as frames change.
         self.disagreement_label.setFixedHeight(2 * self.disagreement_label.fontMetrics().lineSpacing() + 4)
         self.label_info = QLabel("—", objectName="label_info")
+        # Two lines whether or not a person has answered (their answer, the model's beside it): no jump.
+        self.label_info.setFixedHeight(2 * self.label_info.fontMetrics().lineSpacing() + 2)
         for label in (self.frag_pct_label, self.area_pct_label, self.grade_label, self.label_info):
             # The panel's width must not follow the readout text: "—" -> "2 (fair)" would otherwise re-lay out
             # the splitter and resize and repaint every view on a frame switch.
@@ -70,7 +72,7 @@ class ReadoutsBox(QGroupBox):
         self.grade_label.setText(readout.grade_text)
         self.disagreement_label.setText(readout.disagreement_text)
         if readout.answer_text:
-            self.label_info.setText(f"{readout.answer_text}; {readout.model_text}")
+            self.label_info.setText(f"{readout.answer_text}\n{readout.model_text}")
         elif label is not None and label.has_range:
             self.label_info.setText(f"range {label.range_lo:g}–{label.range_hi:g} %")
         elif label is not None and label.frag_pct is not None:

@@ -437,7 +437,7 @@ def test_the_persons_label_wins_the_readout_at_once(bare_win, settings):
         assert win.collection.store.latest_mask(entry.frame_id(0), kinds=("human", "import")) is None  # no mask
         win.findChild(QPushButton, "range_bin_button_0").click()  # 0-10 %
         assert win.findChild(QLabel, "grade_label").text() == "1 (good) — ann"
-        assert win.findChild(QLabel, "label_info").text().startswith("range 0–10 % by ann; model:")
+        assert win.findChild(QLabel, "label_info").text().startswith("range 0–10 % by ann\nmodel:")
     finally:
         store_mod.set_person(None)
 
@@ -536,7 +536,7 @@ def test_timing_gives_hours_the_plot_in_hours_and_the_day_2_grade(bare_win, qtbo
     assert win.timecourse.in_hours and win.timecourse.current_line.value() == 43.0
     qtbot.keyClick(win, Qt.Key.Key_Right)
     assert "44.0 h" in win.frame_label.text()
-    assert "day 2: 1" in win.embryo_list.item(0).text() and "ann" not in win.embryo_list.item(0).text()
+    assert "day 2: grade 1" in win.embryo_list.item(0).text() and "ann" not in win.embryo_list.item(0).text()
     assert "person's answers" in win.embryo_list.item(0).toolTip()
     out = win.collection.root.parent / "report.html"
     with qtbot.waitSignal(win.project_actions.task_finished, timeout=60000) as done:
