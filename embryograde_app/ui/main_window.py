@@ -140,6 +140,8 @@ class MainWindow(QMainWindow):
         self._build_correction_widgets()
         right_panel = QWidget()
         right_layout = QVBoxLayout(right_panel)
+        right_layout.setContentsMargins(4, 4, 4, 4)  # every pixel counts at 1280x800: nothing may scroll
+        right_layout.setSpacing(4)
         for box in (readouts, self.correction_panel, self.review_panel):
             right_layout.addWidget(box)
         right_layout.addStretch(1)

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QComboBox, QLabel, QListWidget, QMessageBox, QSlider, QWidget
 
 from embryograde_app.ui.view_toolbar import MASK_MODEL, MASK_STORED
@@ -419,3 +419,22 @@ def test_help_lists_the_shortcuts_quit_and_the_reviewers_name(make_window, tiny_
         assert not window.isVisible()
     finally:
         store_mod.set_person(None)
+
+
+def test_the_embryo_is_the_star_at_1600x1000_and_nothing_scrolls_at_1280x800(window, qtbot):
+    from embryograde_app.core.overlays import embryo_box
+
+    window.resize(1600, 1000)
+    window.show()
+    qtbot.waitExposed(window)
+    window.action_zoom_embryo.trigger()
+    qtbot.wait(50)
+    x0, y0, x1, y1 = embryo_box(window._shown_mask)
+    box = window.views.overlay_view.view_box
+    left, right = box.mapViewToDevice(QPointF(x0, y0)), box.mapViewToDevice(QPointF(x1, y1))
+    assert right.x() - left.x() >= 400  # the embryo drawn at least 400 px wide by default
+    window.resize(1280, 800)
+    qtbot.wait(50)
+    side = window.findChild(QWidget, "side_panel")
+    assert side.verticalScrollBar().maximum() == 0  # readouts, tools, labels and review all on screen
+    assert window.findChild(QWidget, "next_review_button").isVisible()
