@@ -208,7 +208,7 @@ class LabelReviewPanel(QWidget):
             self.label_status.setText("no range label")
         state = review_states(ctx.store, [frame_id], self.scheme)[frame_id]
         self.review_check.setChecked(state.reviewed)
-        flag = "; regression and area give different grades" if state.disagreement else ""
+        flag = " · flagged" if state.disagreement else ""  # one line: the panel must not grow
         self.review_info_label.setText(state.describe() + flag)
 
     def show_mask_pct(self, mask_pct: float | None) -> None:
