@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--flows-only", action="store_true", help="only the whole-flow event-loop gaps")
     parser.add_argument("--real", nargs="*", help="flows on these real time-lapse folders instead of generator frames")
     parser.add_argument("--window", default="1600x1000", help="window size for the flows, WxH")
+    parser.add_argument("--stacks", action="store_true", help="sample where the GUI thread is during each long gap")
+    parser.add_argument("--until", choices=["grade all"], help="stop after this flow")
     args = parser.parse_args(argv)
     if args.flows_only:
         result = flows(args)
@@ -228,7 +230,10 @@ def flows(args: argparse.Namespace) -> dict:
     retrain = {"stage": "2", "epochs": 2 if args.quick else 5, "views": 1, "device": "cpu"}
     retrain["val_fraction"] = val_fraction
     window = tuple(int(v) for v in getattr(args, "window", "1600x1000").split("x"))
-    result = run_flows(app, project, weights, settings, retrain, scrub_frames=10 if args.quick else 100, size=window)
+    result = run_flows(
+        app, project, weights, settings, retrain, scrub_frames=10 if args.quick else 100, size=window,
+        sample_stacks=getattr(args, "stacks", False), until=getattr(args, "until", None),
+    )
     result.update(real=getattr(args, "real", None), window=list(window), platform=app.platformName())
     if not getattr(args, "real", None):
         result.update(frames=embryos * frames, size=size)

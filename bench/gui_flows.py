@@ -11,8 +11,11 @@ Used by bench.bench_gui (which prints the numbers); `run_flows` needs a QApplica
 
 from __future__ import annotations
 
+import collections
 import gc
 import statistics
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,12 +23,51 @@ GAP_BUDGET_MS = 50.0
 TICK_MS = 10
 
 
+class StackSampler:
+    """Where the GUI thread is, every few ms, from a helper thread: what a gap was spent on. The helper needs the
+    GIL to look, so a gap held by one C call shows as that call's Python caller, sampled on either side."""
+
+    def __init__(self, interval_s: float = 0.003, keep: int = 4000):
+        self.main_id = threading.get_ident()
+        self.samples: collections.deque[tuple[float, tuple[str, ...]]] = collections.deque(maxlen=keep)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        me = threading.get_ident()
+        while not self._stop.wait(interval_s):
+            frames = sys._current_frames()
+            stack = [*self._stack(frames.get(self.main_id), 4)]
+            for ident, frame in frames.items():  # the other threads' tops: who else holds the GIL
+                if ident not in (self.main_id, me):
+                    stack.append("| " + " < ".join(self._stack(frame, 3)))
+            self.samples.append((time.perf_counter(), tuple(stack)))
+
+    @staticmethod
+    def _stack(frame, depth: int) -> list[str]:
+        stack = []
+        while frame is not None and len(stack) < depth:
+            code = frame.f_code
+            stack.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
+            frame = frame.f_back
+        return stack
+
+    def during(self, start: float, end: float) -> list[tuple[str, ...]]:
+        return [stack for t, stack in list(self.samples) if start - 0.004 <= t <= end + 0.004]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class GapMeter:
     """Ticks every TICK_MS on the GUI thread; keeps each gap in the flow that was running."""
 
-    def __init__(self) -> None:
+    def __init__(self, sample_stacks: bool = False) -> None:
         from PySide6.QtCore import Qt, QTimer
 
+        self.sampler = StackSampler() if sample_stacks else None
+        self.gap_stacks: list[dict] = []  # for each gap over budget: where the GUI thread was meanwhile
         self.flow = "idle"
         self.gaps: dict[str, list[float]] = {}
         self.long_gaps: dict[str, list[tuple[float, float]]] = {}  # (seconds into the flow, gap ms) over budget
@@ -42,6 +84,10 @@ class GapMeter:
         self.gaps.setdefault(self.flow, []).append(gap)
         if gap > GAP_BUDGET_MS:
             self.long_gaps.setdefault(self.flow, []).append((round(now - self._flow_start, 2), round(gap, 1)))
+            if self.sampler is not None:
+                stacks = collections.Counter(self.sampler.during(self._last, now))
+                common = [[n, list(stack)] for stack, n in stacks.most_common(4)]
+                self.gap_stacks.append({"flow": self.flow, "gap_ms": round(gap, 1), "stacks": common})
         self._last = now
 
     def start(self, flow: str) -> None:
@@ -55,6 +101,8 @@ class GapMeter:
 
     def stop(self) -> None:
         self._timer.stop()
+        if self.sampler is not None:
+            self.sampler.stop()
 
     def summary(self) -> dict:
         out = {}
@@ -112,7 +160,15 @@ def make_real_project(root: Path, folders: list[Path], weights: str, every: int 
 
 
 def run_flows(
-    app, project: Path, weights: str, settings, retrain: dict, scrub_frames: int = 100, size=(1600, 1000)
+    app,
+    project: Path,
+    weights: str,
+    settings,
+    retrain: dict,
+    scrub_frames: int = 100,
+    size=(1600, 1000),
+    sample_stacks: bool = False,
+    until: str | None = None,
 ) -> dict:
     """Launch -> model load -> Grade all -> scrub -> retrain -> publish -> re-grade, one gap meter throughout."""
     from embryograde_app import heap
@@ -120,7 +176,7 @@ def run_flows(
 
     was_enabled = heap.is_enabled()
     heap.enable()  # as the application's run_gui does
-    meter = GapMeter()
+    meter = GapMeter(sample_stacks)
     seconds: dict[str, float] = {}
     finished: list[tuple[str, object]] = []
 
@@ -138,6 +194,12 @@ def run_flows(
     window.show()
     heap.settle("start-up")
     seconds["launch_to_window"] = round(time.perf_counter() - t0, 2)
+    # The window's first paint (Qt maps, polishes and paints every widget: ~120-160 ms here) happens before
+    # anybody can see or use the window, so it is reported on its own line, not counted as a stall.
+    t_paint = time.perf_counter()
+    pump_until(app, lambda: window.windowHandle() is not None and window.windowHandle().isExposed(), 10)
+    app.processEvents()
+    seconds["first_paint"] = round(time.perf_counter() - t_paint, 3)
     meter.start("model load")
     pa, panel = window.project_actions, window.training_panel
     pa.task_finished.connect(lambda name, result: finished.append((name, result)))
@@ -145,6 +207,10 @@ def run_flows(
     ok = {}
     ok["model load"] = timed("model load", lambda: None, lambda: worker() is not None and worker().idle, 180)
     ok["grade all"] = timed("grade all", pa.grade_all, lambda: any(n == "Grade all" for n, _ in finished), 900)
+    if until == "grade all":  # the first flows only (looking for where a gap goes)
+        meter.stop()
+        window.close()
+        return {"flows": meter.summary(), "seconds": seconds, "gap_stacks": meter.gap_stacks}
 
     state = {"i": 0, "next": 0.0}
 
@@ -183,4 +249,5 @@ def run_flows(
         "budget_ms": GAP_BUDGET_MS,
         "within_budget": worst < GAP_BUDGET_MS,
         "frozen_objects": frozen,
+        "gap_stacks": meter.gap_stacks,
     }

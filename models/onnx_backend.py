@@ -83,6 +83,30 @@ def find_export(weights: str | Path, sha256: str) -> Path | None:
     return None
 
 
+def share_export(source: str | Path, target: str | Path, sha256: str) -> Path | None:
+    """Give a copy of weights (a project's copy of the bundled model) the export its source already has, so
+    the copy is not exported again: one hard link where the disk allows it, else an atomic copy. Best effort:
+    None when there is nothing to share or it cannot be written (the export is then made at first use)."""
+    found = find_export(source, sha256)
+    wanted = export_path(target, sha256)
+    if found is None or wanted.exists() or not _writable(wanted.parent):
+        return wanted if wanted.exists() else None
+    tmp = wanted.with_name(f".{wanted.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            os.link(found, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(found, tmp)
+        os.replace(tmp, wanted)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.info("%s: export not shared (%s); it is made at first use", wanted, exc)
+        return None
+    return wanted
+
+
 def _writable(folder: Path) -> bool:
     return folder.is_dir() and os.access(folder, os.W_OK)
 

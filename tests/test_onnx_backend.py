@@ -96,3 +96,20 @@ def test_two_threads_meeting_new_weights_export_them_once(weights):
         t.join()
     assert results == ["onnxruntime", "onnxruntime"]
     assert len(list(weights.parent.glob("*.onnx"))) == 1
+
+
+def test_a_projects_copy_of_the_weights_shares_their_export(weights, tmp_path, monkeypatch):
+    """Grade all on a new project used to export the copied bundled model again, building the torch network in
+    a background thread of the window (a 68 ms event-loop gap): the copy now starts from the source's export."""
+    from embryograde_app.core.grading import register_weights
+    from embryograde_app.core.store import ProjectStore
+
+    Predictor.from_file(weights, "cpu", backend="onnx")  # the source's export, as shipped for the bundled model
+    with ProjectStore.create(tmp_path / "proj") as store:
+        _version, copy = register_weights(store, weights, activate=True)
+    shared = list(copy.parent.glob("*.onnx"))
+    assert len(shared) == 1 and shared[0].read_bytes() == next(weights.parent.glob("*.onnx")).read_bytes()
+    monkeypatch.setattr(onnx_backend, "_export", lambda *a, **k: pytest.fail("exported again"))
+    monkeypatch.setattr(onnx_backend, "_export_in_child", lambda *a, **k: pytest.fail("exported again"))
+    predictor = Predictor.from_file(copy, "cpu")
+    assert predictor.backend == "onnxruntime" and predictor.model is None  # no torch network was built
