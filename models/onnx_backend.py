@@ -118,7 +118,7 @@ _EXPORT_LOCK = threading.Lock()
 
 
 def ensure_exported(
-    model: AttnRegDeepLab, weights: str | Path, sha256: str, in_process: bool | None = None
+    model: AttnRegDeepLab | None, weights: str | Path, sha256: str, in_process: bool | None = None
 ) -> Path:
     """The ONNX file for these weights, exported (atomically) if it is not there yet.
 
@@ -130,6 +130,7 @@ def ensure_exported(
         target = _cache_path(weights, sha256)
     if in_process is None:
         in_process = threading.current_thread() is threading.main_thread()
+    in_process = in_process and model is not None  # without the network in hand, the child loads the weights
     with _EXPORT_LOCK:
         if target.exists():
             return target

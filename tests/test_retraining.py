@@ -34,6 +34,15 @@ def _candidate_files(project) -> list:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+def _assert_one_candidate(project, candidate) -> None:
+    """Weights, sidecar, the run's owner note and, on the CPU, its ONNX export (the re-grade starts on it)."""
+    files = _candidate_files(project)
+    exports = [f for f in files if f.endswith(".onnx")]
+    assert len(exports) == 1 and exports[0].startswith(f"{candidate.version}.")
+    rest = [f for f in files if f not in exports]
+    assert rest == [f"{candidate.version}.{ext}" for ext in ("json", "owner", "safetensors")]
+
+
 def test_samples_are_human_and_imported_labels_never_model_masks(project):
     with ProjectStore(project) as store:
         frames = store.frames()
@@ -58,7 +67,7 @@ def test_retrain_makes_a_candidate_and_leaves_the_active_model(project):
     updates = []
     candidate = rt.retrain(_settings(project, epochs=3), updates.append)
     assert _active(project) == "tiny-test" and candidate.parent_version == "tiny-test"
-    assert _candidate_files(project) == [f"{candidate.version}.{ext}" for ext in ("json", "owner", "safetensors")]
+    _assert_one_candidate(project, candidate)
     assert [u.epoch for u in updates if u.epoch_end] == [1, 2, 3]
     assert updates[0].phase == "features" and updates[-1].fraction == 1.0
     fractions = [u.fraction for u in updates]
@@ -76,6 +85,7 @@ def test_publish_registers_a_version_and_rollback_restores_the_parent(project):
     candidate = rt.retrain(_settings(project))
     path = rt.publish(candidate)
     assert path == project / "models" / f"{candidate.version}.safetensors" and not _candidate_files(project)
+    assert len(list(path.parent.glob(f"{candidate.version}.*.onnx"))) == 1  # its export came along
     versions = {v.version: v for v in rt.model_versions(project)}
     new = versions[candidate.version]
     assert new.active and new.parent_version == "tiny-test" and not versions["tiny-test"].active
@@ -173,7 +183,7 @@ def test_stage1_then_stage2_makes_one_candidate(project):
     stages = [u.stage for u in updates if u.epoch_end]
     assert stages == ["1", "2"] and candidate.stage == "1"
     assert set(candidate.data_summary["stages"]) == {"stage1", "stage2"}
-    assert _candidate_files(project) == [f"{candidate.version}.{ext}" for ext in ("json", "owner", "safetensors")]
+    _assert_one_candidate(project, candidate)
     assert _active(project) == "tiny-test"
 
 

@@ -248,7 +248,7 @@ def register_weights(store: ProjectStore, weights: str | Path, activate: bool) -
     elif sha256_of(target) != digest:
         raise ProjectError(f"{target}: another file already has this name; not registered")
     # (present with the same content: an earlier copy whose registration never happened; used as it is)
-    _share_export(weights, target, digest)
+    share_onnx_export(weights, target, digest)
     side = target.with_suffix(".json")
     if not side.exists():
         try:
@@ -268,7 +268,7 @@ def register_weights(store: ProjectStore, weights: str | Path, activate: bool) -
     return version, target
 
 
-def _share_export(weights: Path, target: Path, digest: str) -> None:
+def share_onnx_export(weights: Path, target: Path, digest: str) -> None:
     """The copy runs on ONNX Runtime at once from its source's export, instead of exporting the network again
     (seconds of work, and torch's tracer in a background thread of the window)."""
     try:
@@ -294,7 +294,7 @@ def ensure_active_model(store: ProjectStore, weights: str | Path | None = None) 
                     f"{path}: the weights of the model in use ({row['version']}) changed since they were "
                     "registered; roll back to another version"
                 )
-            _share_export(BUNDLED_WEIGHTS, path, row["sha256"])  # a project made before copies shared exports
+            share_onnx_export(BUNDLED_WEIGHTS, path, row["sha256"])  # a project made before copies shared exports
             return row["version"], path
         weights = BUNDLED_WEIGHTS
     return register_weights(store, weights, activate=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embryograde_app.core.atomic import atomic_write_bytes
-from embryograde_app.core.grading import ensure_active_model, register_weights
+from embryograde_app.core.grading import ensure_active_model, register_weights, share_onnx_export
 from embryograde_app.core.schemes import DEFAULT_SCHEME
 from embryograde_app.core.store import ProjectError, ProjectStore
 
@@ -236,6 +236,8 @@ def retrain(
         val = [s for s in samples if s.embryo_id in set(val_embryos)]
         before = _evaluate(parent_path, val, settings, device, should_stop)
         after = _evaluate(out, val, settings, device, should_stop)
+        if device.type == "cpu":  # a workstation without a GPU grades on ONNX Runtime
+            _export_for_the_cpu(out)
         emit(RetrainUpdate("evaluate", settings.stage, fraction=1.0))
     except torch.OutOfMemoryError as exc:
         _remove_weights(out)
@@ -451,6 +453,24 @@ def _remove_weights(path: Path) -> None:
     path.unlink(missing_ok=True)
     path.with_suffix(".json").unlink(missing_ok=True)
     path.with_suffix(".owner").unlink(missing_ok=True)
+    for export in path.parent.glob(f"{path.stem}.*.onnx"):  # its ONNX exports (models/onnx_backend.py)
+        export.unlink(missing_ok=True)
+
+
+def _export_for_the_cpu(weights: Path) -> None:
+    """Export the candidate for ONNX Runtime now, in a child process while the run still says "evaluating":
+    otherwise the re-grade after publishing builds the torch network and exports it on the window's background
+    threads, and those threads' Python work stalls the event loop (93-101 ms measured). Best effort: a failed
+    export is made again at first use."""
+    from models import onnx_backend
+    from models.weights import read_metadata
+
+    if not onnx_backend.available() or onnx_backend.chosen_backend() == "torch":
+        return
+    try:
+        onnx_backend.ensure_exported(None, weights, str(read_metadata(weights)["sha256"]), in_process=False)
+    except Exception as exc:  # noqa: BLE001 - the candidate stands without its export
+        onnx_backend.log.warning("%s: not exported for ONNX Runtime yet (%s)", weights, exc)
 
 
 def _process_gone(owner: str) -> bool:
@@ -573,6 +593,7 @@ def publish(candidate: Candidate, activate: bool = True, override: str | None = 
         except BaseException:
             _remove_weights(target)
             raise
+    share_onnx_export(source, target, digest)  # re-grading starts on ONNX Runtime at once
     _remove_weights(source)
     return target
 

@@ -110,7 +110,7 @@ def test_discard_and_closing_mid_run_leave_no_candidate(make_window, project, fa
     panel = window.training_panel
     with qtbot.waitSignal(panel.runner.finished, timeout=120000):
         assert panel.start_retrain(**dict(FAST, epochs=1))
-    assert len(_candidates(project)) == 3  # weights, sidecar and the run's owner note
+    assert len(_candidates(project)) == 4  # weights, sidecar, the run's owner note and its ONNX export
     qtbot.mouseClick(panel.discard_button, Qt.MouseButton.LeftButton)
     assert not _candidates(project) and panel.candidate is None and panel.retrain_button.isEnabled()
 
