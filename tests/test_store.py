@@ -204,3 +204,18 @@ def test_every_command_checks_a_damaged_project(labelled_project, tmp_path, caps
         err = capsys.readouterr().err
         assert "damaged" in err or "malformed" in err, (argv, err)
         assert "restore" in err
+
+
+def test_fetch_all_gives_every_row_exactly_in_one_step(tmp_path):
+    """The window's bulk reads come back as one JSON row (one GIL hand-off, not one per row), values exact."""
+    import random
+
+    store = ProjectStore.create(tmp_path / "p")
+    store.conn.execute("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n REAL)")
+    values = [(i, random.random() * 100, f"é{i}", bytes([i % 256, 7]), None) for i in range(600)]
+    store.conn.executemany("INSERT INTO t VALUES (?,?,?,?,?)", values)
+    rows = store.fetch_all("SELECT * FROM t WHERE i >= ?", (0,))
+    assert [tuple(r.values()) for r in rows] == values  # reals to the last bit, blobs, NULLs, unicode
+    assert rows[3]["r"] == values[3][1] and rows[3][0] == 3 and list(rows[0].keys()) == ["i", "r", "s", "b", "n"]
+    assert store.fetch_all("SELECT * FROM t WHERE i < 0") == []
+    store.close()

@@ -22,12 +22,12 @@ def embryo_grades(store: ProjectStore, scheme: GradingScheme) -> dict[str, Embry
     if active is None:
         return {}
     values: dict[str, list[float]] = {}
-    rows = store.conn.execute(
+    rows = store.fetch_all(  # one step of SQLite, not one per row: this runs on the window's thread
         "SELECT e.key, p.regression_pct FROM predictions p JOIN frames f ON f.id = p.frame_id "
         "JOIN embryos e ON e.id = f.embryo_id WHERE p.model_version = ?",
         (active["version"],),
     )
-    for key, pct in rows:
+    for key, pct in (row.values() for row in rows):
         values.setdefault(key, []).append(pct)
     out = {}
     for key, pcts in values.items():
