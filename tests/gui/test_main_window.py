@@ -438,3 +438,17 @@ def test_the_embryo_is_the_star_at_1600x1000_and_nothing_scrolls_at_1280x800(win
     side = window.findChild(QWidget, "side_panel")
     assert side.verticalScrollBar().maximum() == 0  # readouts, tools, labels and review all on screen
     assert window.findChild(QWidget, "next_review_button").isVisible()
+
+
+def test_f7_and_f8_fold_the_side_panels_away_and_the_views_take_the_room(window, qtbot):
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    before = window.views.width()
+    qtbot.keyClick(window, Qt.Key.Key_F8)
+    qtbot.keyClick(window, Qt.Key.Key_F7)
+    qtbot.wait(50)
+    assert not window.side_panel.isVisible() and not window.left_panel.isVisible()
+    assert window.views.width() > before + 300
+    qtbot.keyClick(window, Qt.Key.Key_F8)
+    assert window.side_panel.isVisible()
