@@ -25,10 +25,11 @@ from embryograde_app.core.timing import (
     GRADING_DAYS,
     WINDOW_H,
     DayGrade,
+    FrameAnswer,
     FramePoint,
-    answer_pct,
     central_plane_frames,
     day_grades_of,
+    frame_answers,
     frame_hours,
 )
 
@@ -49,23 +50,9 @@ img { width: 300px; height: 300px; border: 1px solid #999; }
 """
 
 
-def _series(store: ProjectStore, frames: list[FrameRecord], hours: dict[int, float | None]):
-    """Per frame of one plane: (x, model %, person lo, person hi, % it stands for, by person)."""
-    ids = [f.id for f in frames]
-    active = store.active_model()
-    predictions = store.predictions_of(active["version"], ids) if active is not None else {}
-    labels = store.person_labels()
-    rows = []
-    for f in frames:
-        pred = predictions.get(f.id)
-        label = labels.get(f.id)
-        model = pred["regression_pct"] if pred is not None else None
-        mask_pct = label.lo if label is not None and label.mask_path is not None else None
-        lo, hi = (label.lo, label.hi) if label is not None else (None, None)
-        pct, by_person = answer_pct(model, mask_pct, lo if mask_pct is None else None, hi if mask_pct is None else None)
-        x = hours[f.id] if hours[f.id] is not None else float(f.frame_number)
-        rows.append((f, x, model, lo, hi, pct, by_person))
-    return rows
+def _series(frames: list[FrameRecord], hours: dict[int, float | None], answers: dict[int, FrameAnswer]):
+    """Per frame of one plane: (frame, x, its readings); x is the hours, or the frame number without them."""
+    return [(f, hours[f.id] if hours[f.id] is not None else float(f.frame_number), answers[f.id]) for f in frames]
 
 
 def _tick_step(span: float, unit: float) -> float:
@@ -85,7 +72,7 @@ def _plot_svg(rows, scheme: GradingScheme, in_hours: bool) -> str:
     x0, x1 = min(xs), max(xs)
     if x1 == x0:
         x1 = x0 + 1
-    values = [v for r in rows for v in (r[2], r[4]) if v is not None]
+    values = [v for _f, _x, a in rows for v in (a.model_pct, a.hi) if v is not None]
     top = max(60.0, max(values, default=0) + 5)
     left, bottom = 44, 28
 
@@ -108,12 +95,12 @@ def _plot_svg(rows, scheme: GradingScheme, in_hours: bool) -> str:
                 parts.append(f'<rect x="{a:.1f}" y="8" width="{max(b - a, 1):.1f}" height="{PLOT_H - bottom - 8}" '
                              'fill="#7aa6ff" fill-opacity="0.35"/>')
                 parts.append(f'<text x="{(a + b) / 2:.1f}" y="18" text-anchor="middle" fill="#1f4fb0">{day}</text>')
-    line = " ".join(f"{px(r[1]):.1f},{py(r[2]):.1f}" for r in rows if r[2] is not None)
+    line = " ".join(f"{px(x):.1f},{py(a.model_pct):.1f}" for _f, x, a in rows if a.model_pct is not None)
     if line:
         parts.append(f'<polyline points="{line}" fill="none" stroke="#1f6fd1" stroke-width="1.2"/>')
-    for r in rows:
-        if r[3] is not None:
-            parts.append(f'<line x1="{px(r[1]):.1f}" x2="{px(r[1]):.1f}" y1="{py(r[3]):.1f}" y2="{py(r[4]):.1f}" '
+    for _f, x, a in rows:
+        if a.lo is not None:
+            parts.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{py(a.lo):.1f}" y2="{py(a.hi):.1f}" '
                          'stroke="#008b8b" stroke-width="2.5"/>')
     parts.append(f'<line x1="{left}" x2="{left}" y1="8" y2="{PLOT_H - bottom}" stroke="#333"/>')
     parts.append(f'<line x1="{left}" x2="{PLOT_W - 8}" y1="{PLOT_H - bottom}" y2="{PLOT_H - bottom}" stroke="#333"/>')
@@ -167,22 +154,16 @@ def _grade_cell(grade: DayGrade | None) -> str:
             f"<td>{grade.source} ({grade.frames} frame(s))</td><td>{html.escape(who)}</td>")
 
 
-def _embryo_section(store: ProjectStore, key: str, frames: list[FrameRecord], hours, scheme: GradingScheme) -> str:
-    rows = _series(store, frames, hours)
+def _embryo_section(
+    store: ProjectStore, key: str, frames: list[FrameRecord], hours, answers, model: str, scheme: GradingScheme
+) -> str:
+    rows = _series(frames, hours, answers)
     in_hours = all(hours[f.id] is not None for f in frames)
-    reviews = store.reviews([f.id for f in frames])
-
-    def reviewer(fid: int) -> str:
-        review = reviews.get(fid)
-        return (review["reviewer"] or "") if review is not None and review["status"] == "reviewed" else ""
-
-    points = [FramePoint(r[1], r[5], r[6], reviewer(r[0].id)) for r in rows if in_hours and r[5] is not None]
+    points = [FramePoint(x, a.pct, a.by_person, a.reviewer) for _f, x, a in rows if in_hours and a.pct is not None]
     days = day_grades_of(points, scheme)
-    pcts = [r[5] for r in rows if r[5] is not None]
+    pcts = [a.pct for _f, _x, a in rows if a.pct is not None]
     median = statistics.median(pcts) if pcts else None
     out = [f"<section><h1>Embryo {html.escape(key)}</h1>"]
-    active = store.active_model()
-    model = active["version"] if active is not None else "none"
     out.append(f"<div class='meta'>{len(frames)} frames · model {html.escape(model)} · scheme "
                f"{html.escape(scheme.key)} · printed {datetime.now():%Y-%m-%d %H:%M}</div>")
     out.append("<table><tr><th></th><th>grade</th><th>%</th><th>decided by</th><th>reviewed by</th></tr>")
@@ -199,14 +180,13 @@ def _embryo_section(store: ProjectStore, key: str, frames: list[FrameRecord], ho
     if in_hours:
         out.append("<div>")
         for day, target in GRADING_DAYS:
-            nearest = min(rows, key=lambda r: abs(r[1] - target))
-            if abs(nearest[1] - target) > WINDOW_H:
+            f, x, a = min(rows, key=lambda row: abs(row[1] - target))
+            if abs(x - target) > WINDOW_H:
                 continue
-            f = nearest[0]
             data, whose = _frame_png(store, f)
-            pct = "—" if nearest[5] is None else f"{nearest[5]:.1f} %"
+            pct = "—" if a.pct is None else f"{a.pct:.1f} %"
             out.append(f"<figure><img alt='frame {f.frame_number}' src='data:image/png;base64,{data}'/>"
-                       f"<figcaption>{day}: frame {f.frame_number} at {nearest[1]:.1f} h · {pct} · mask: "
+                       f"<figcaption>{day}: frame {f.frame_number} at {x:.1f} h · {pct} · mask: "
                        f"{html.escape(whose)}</figcaption></figure>")
         out.append("</div>")
     out.append("</section>")
@@ -220,7 +200,12 @@ def write_embryo_report(store: ProjectStore, out: str | Path, scheme: GradingSch
     by_embryo: dict[str, list[FrameRecord]] = {}
     for f in frames:
         by_embryo.setdefault(f.embryo_key, []).append(f)
-    sections = [_embryo_section(store, key, fs, hours, scheme) for key, fs in sorted(by_embryo.items())]
+    answers = frame_answers(store, frames)  # once for the project: the same rule as the day grades
+    active = store.active_model()
+    model = active["version"] if active is not None else "none"
+    sections = [
+        _embryo_section(store, key, fs, hours, answers, model, scheme) for key, fs in sorted(by_embryo.items())
+    ]
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>EmbryoGrade report</title>"
             f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>")
     atomic_write_text(Path(out), page)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from embryograde_app.core.atomic import atomic_write_text
 from embryograde_app.core.schemes import GradingScheme
-from embryograde_app.core.timing import GRADING_DAYS, FramePoint, answer_pct, day_grades_of
+from embryograde_app.core.timing import GRADING_DAYS, FramePoint, answer_pct, central_plane, day_grades_of
 
 REPORT_COLUMNS = (
     "embryo_id",
@@ -226,10 +226,10 @@ def _points(rows: list[dict[str, str]]) -> list[FramePoint]:
     timed = [r for r in rows if r["time_h"]]
     if not timed:
         return []
-    plane = min({r["focal_plane"] for r in timed}, key=lambda p: (abs(int(p or 0)), int(p or 0)))
+    plane = central_plane({int(r["focal_plane"] or 0) for r in timed})
     points = []
     for r in timed:
         pct, by_person = _answer(r)
-        if r["focal_plane"] == plane and pct is not None:
+        if int(r["focal_plane"] or 0) == plane and pct is not None:
             points.append(FramePoint(float(r["time_h"]), pct, by_person, r["reviewer"]))
     return points

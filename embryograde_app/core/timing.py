@@ -99,38 +99,66 @@ def day_grades_of(points: Iterable[FramePoint], scheme: GradingScheme) -> dict[s
     return grades
 
 
+def central_plane(planes: Iterable[int]) -> int:
+    """The focal plane that stands for a time point: the central one (0) where there is one, else the nearest."""
+    return min(planes, key=lambda plane: (abs(plane), plane))
+
+
 def central_plane_frames(frames: list[FrameRecord]) -> list[FrameRecord]:
     """Each embryo's frames of one focal plane (the central one where it has it): one reading per time point."""
     planes: dict[int, set[int]] = {}
     for f in frames:
         planes.setdefault(f.embryo_id, set()).add(f.focal_plane)
-    chosen = {e: min(p, key=lambda plane: (abs(plane), plane)) for e, p in planes.items()}
+    chosen = {e: central_plane(p) for e, p in planes.items()}
     return [f for f in frames if f.focal_plane == chosen[f.embryo_id]]
 
 
+@dataclass(frozen=True)
+class FrameAnswer:
+    """A frame's readings by the one rule: the model's %, the person's answer (lo == hi for a mask), the % the
+    frame stands for (``answer_pct``) and who reviewed it."""
+
+    model_pct: float | None
+    lo: float | None
+    hi: float | None
+    pct: float | None
+    by_person: bool
+    reviewer: str
+
+
+def frame_answers(store: ProjectStore, frames: list[FrameRecord]) -> dict[int, FrameAnswer]:
+    """frame id -> FrameAnswer, from a handful of bulk queries (the active model's predictions, the person's
+    labels, the reviews): fine for the window's embryo list on every re-grade."""
+    ids = [f.id for f in frames]
+    active = store.active_model()
+    predictions = store.predictions_of(active["version"], ids) if active is not None else {}
+    labels = store.person_labels()
+    reviews = store.reviews(ids)
+    answers = {}
+    for fid in ids:
+        pred, label, review = predictions.get(fid), labels.get(fid), reviews.get(fid)
+        model = pred["regression_pct"] if pred is not None else None
+        lo, hi = (label.lo, label.hi) if label is not None else (None, None)
+        if label is not None and label.mask_path is not None:  # a mask: its exact %
+            pct, by_person = answer_pct(model, lo, None, None)
+        else:  # a range label, or nobody's answer
+            pct, by_person = answer_pct(model, None, lo, hi)
+        reviewer = (review["reviewer"] or "") if review is not None and review["status"] == "reviewed" else ""
+        answers[fid] = FrameAnswer(model, lo, hi, pct, by_person, reviewer)
+    return answers
+
+
 def project_day_grades(store: ProjectStore, scheme: GradingScheme) -> dict[str, dict[str, DayGrade]]:
-    """embryo key -> {"day 2": DayGrade, "day 3": DayGrade} (days without frames in their window left out).
-    A handful of bulk queries: fine for the window's embryo list on every re-grade."""
+    """embryo key -> {"day 2": DayGrade, "day 3": DayGrade} (days without frames in their window left out)."""
     frames = central_plane_frames(store.frames())
     hours = frame_hours(frames, store.timings())
     timed = [f for f in frames if hours[f.id] is not None]
     if not timed:
         return {}
-    ids = [f.id for f in timed]
-    active = store.active_model()
-    predictions = store.predictions_of(active["version"], ids) if active is not None else {}
-    labels = store.person_labels()
-    reviews = store.reviews(ids)
+    answers = frame_answers(store, timed)
     points: dict[str, list[FramePoint]] = {}
     for f in timed:
-        pred = predictions.get(f.id)
-        label = labels.get(f.id)
-        mask_pct = label.lo if label is not None and label.mask_path is not None else None
-        lo, hi = (label.lo, label.hi) if label is not None and label.mask_path is None else (None, None)
-        pct, by_person = answer_pct(pred["regression_pct"] if pred else None, mask_pct, lo, hi)
-        if pct is None:
-            continue
-        review = reviews.get(f.id)
-        reviewer = (review["reviewer"] or "") if review is not None and review["status"] == "reviewed" else ""
-        points.setdefault(f.embryo_key, []).append(FramePoint(hours[f.id], pct, by_person, reviewer))
+        a = answers[f.id]
+        if a.pct is not None:
+            points.setdefault(f.embryo_key, []).append(FramePoint(hours[f.id], a.pct, a.by_person, a.reviewer))
     return {key: grades for key, pts in points.items() if (grades := day_grades_of(pts, scheme))}
