@@ -37,6 +37,8 @@ from models.diskspace import DiskFullError, free_bytes, is_disk_full
 DB_NAME = "project.sqlite"
 NO_PERMISSION = "read-only (no write permission)"
 OPEN_BUSY_SECONDS = 30.0  # how long opening waits out another process's brief exclusive hold of the file
+
+
 class ProjectError(ValueError):
     """A project folder that cannot be opened or an operation it refuses (message says why)."""
 
@@ -699,13 +701,24 @@ class ProjectStore:
                 if latest is not None and (latest["lo"], latest["hi"]) == (lo, hi):
                     ids.append(int(latest["id"]))
                     continue
-                cur = self.conn.execute(
-                    "INSERT INTO range_labels(frame_id, lo, hi, author, created_at) VALUES (?,?,?,?,?)",
-                    (frame_id, lo, hi, author, now),
-                )
-                self.audit("label", "frame", frame_id, lo=lo, hi=hi, actor=author)
-                ids.append(int(cur.lastrowid))
+                ids.append(self._insert_range_label(frame_id, lo, hi, author, now, author))
         return ids
+
+    def _insert_range_label(
+        self, frame_id: int, lo: float, hi: float, labeller: str, now: float, actor: str, **details
+    ) -> int:
+        """Inside a transaction: a new latest range label for the frame, audit-logged."""
+        cur = self.conn.execute(
+            "INSERT INTO range_labels(frame_id, lo, hi, author, created_at) VALUES (?,?,?,?,?)",
+            (frame_id, lo, hi, labeller, now),
+        )
+        self.audit("label", "frame", frame_id, lo=lo, hi=hi, actor=actor, **details)
+        return int(cur.lastrowid)
+
+    def _delete_range_labels(self, frame_id: int, lo: float, hi: float, actor: str) -> None:
+        """Inside a transaction: the frame's range labels removed, audit-logged with the one that was in force."""
+        self.conn.execute("DELETE FROM range_labels WHERE frame_id=?", (frame_id,))
+        self.audit("unlabel", "frame", frame_id, lo=lo, hi=hi, actor=actor)
 
     def remove_range_labels(self, frame_ids: list[int], author: str | None = None) -> int:
         """Remove the range labels of these frames (a label set by mistake, or on the wrong span) in one
@@ -717,8 +730,7 @@ class ProjectStore:
                 latest = self.range_label(frame_id)
                 if latest is None:
                     continue
-                self.conn.execute("DELETE FROM range_labels WHERE frame_id=?", (frame_id,))
-                self.audit("unlabel", "frame", frame_id, lo=latest["lo"], hi=latest["hi"], actor=author)
+                self._delete_range_labels(frame_id, latest["lo"], latest["hi"], author)
                 removed += 1
         return removed
 
@@ -737,15 +749,10 @@ class ProjectStore:
                 if current == value:
                     continue
                 if value is None:
-                    self.conn.execute("DELETE FROM range_labels WHERE frame_id=?", (frame_id,))
-                    self.audit("unlabel", "frame", frame_id, lo=current[0], hi=current[1], actor=author)
+                    self._delete_range_labels(frame_id, current[0], current[1], author)
                     continue
                 lo, hi, labeller = value
-                self.conn.execute(
-                    "INSERT INTO range_labels(frame_id, lo, hi, author, created_at) VALUES (?,?,?,?,?)",
-                    (frame_id, lo, hi, labeller, now),
-                )
-                self.audit("label", "frame", frame_id, lo=lo, hi=hi, actor=author, restored_from=labeller)
+                self._insert_range_label(frame_id, lo, hi, labeller, now, author, restored_from=labeller)
 
     def person_labels(self) -> dict[int, PersonLabel]:
         """What a person said of each frame they labelled, by the one rule that training, the report and the
