@@ -136,7 +136,7 @@ class Predictor:
         except Exception:  # noqa: BLE001 - a damaged export is made again from the weights
             Path(export).unlink(missing_ok=True)
             return None
-        return cls(None, meta, torch.device("cpu"), session=session, cfg=model_config_of(path))
+        return cls(None, meta, torch.device("cpu"), session=session, cfg=model_config_of(path, meta))
 
     def use_onnx(self, weights: str | Path) -> None:
         """Run the network under ONNX Runtime (exported next to ``weights`` at first use); the torch copy of the

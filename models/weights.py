@@ -110,12 +110,13 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
-def model_config_of(path: str | Path) -> ModelConfig:
-    """The architecture a weights file was trained with (from its sidecar), without loading tensors.
+def model_config_of(path: str | Path, meta: dict | None = None) -> ModelConfig:
+    """The architecture a weights file was trained with (from its sidecar, or ``meta`` already read from it),
+    without loading tensors.
 
     A sidecar without its config is refused: building the default network instead would silently run
     another architecture (say, without the boundary refiner whose tensors the file holds)."""
-    config = read_metadata(path).get("config")
+    config = (read_metadata(path) if meta is None else meta).get("config")
     if config is None or config == {}:
         raise WeightsError(f"{sidecar_path(path)}: the sidecar has no 'config' block (the network's architecture)")
     try:
@@ -138,7 +139,7 @@ def load_model(
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types
         raise WeightsError(f"{path}: not a valid safetensors file ({exc})") from exc
-    model = AttnRegDeepLab(model_config_of(path))
+    model = AttnRegDeepLab(model_config_of(path, meta))
     state = model.state_dict()
     missing = set(state) - set(tensors)
     if missing:

@@ -516,8 +516,9 @@ def _sweep_half_published(root: Path, version: str) -> None:
     with ProjectStore(root) as store:
         if any(row["version"] == version for row in store.models()):
             return
-    for path in [models / f"{version}.safetensors", models / f"{version}.json", *models.glob(f".{version}.*.tmp")]:
-        path.unlink(missing_ok=True)
+    _remove_weights(models / f"{version}.safetensors")
+    for tmp in models.glob(f".{version}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------ the decision

@@ -34,7 +34,6 @@ class ReviewState:
             return False
         return self.disagreement if rule is ReviewFilter.FLAGGED else True
 
-
     def describe(self) -> str:
         if not self.reviewed:
             return "not reviewed"

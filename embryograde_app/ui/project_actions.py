@@ -109,14 +109,22 @@ class ProjectActions(QObject):
     def _choose_timing(self) -> None:
         from embryograde_app.ui.timing_dialog import TimingDialog
 
-        entry, store = self.window.current_embryo, self.window.collection.store if self.window.collection else None
-        if entry is None or store is None:
+        target = self._timing_target()
+        if target is None:
             return
-        embryo_ids = {row["key"]: int(row["id"]) for row in store.embryos()}
+        store, entry, embryo_ids = target
         timing = store.timings().get(embryo_ids[entry.embryo_id])
         dialog = TimingDialog(entry.embryo_id, len(entry), timing, self.window)
         if dialog.exec():
             self.set_timing(dialog.timing(), dialog.all_check.isChecked())
+
+    def _timing_target(self):
+        """(store, the embryo on screen, embryo key -> project id), or None outside a project."""
+        collection, entry = self.window.collection, self.window.current_embryo
+        if entry is None or collection is None or collection.store is None:
+            return None
+        store = collection.store
+        return store, entry, {row["key"]: int(row["id"]) for row in store.embryos()}
 
     # ------------------------------------------------------------------------------------ work
     def set_timing(self, timing, every_embryo: bool = False) -> bool:
@@ -124,10 +132,10 @@ class ProjectActions(QObject):
         day-2 and day-3 grades in the embryo list and the report."""
         from embryograde_app.core.store import ProjectError
 
-        entry, store = self.window.current_embryo, self.window.collection.store if self.window.collection else None
-        if entry is None or store is None:
+        target = self._timing_target()
+        if target is None:
             return False
-        embryo_ids = {row["key"]: int(row["id"]) for row in store.embryos()}
+        store, entry, embryo_ids = target
         chosen = list(embryo_ids.values()) if every_embryo else [embryo_ids[entry.embryo_id]]
         try:
             store.set_timing(chosen, timing)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from embryograde_app.core.review import ReviewFilter, next_needing_review, quick_ranges, review_states
 from embryograde_app.core.schemes import GradingScheme
-from embryograde_app.core.store import ProjectError, ProjectStore
+from embryograde_app.core.store import LabelValue, ProjectError, ProjectStore
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class FrameContext:
     index: int  # frame index within its current focal plane
 
 
-Snapshot = dict[int, tuple[float, float, str] | None]  # frame id -> (lo, hi, author), None: no range label
+Snapshot = dict[int, LabelValue | None]  # frame id -> its range label, None: none (ProjectStore.range_label_snapshot)
 
 
 class LabelCommand(QUndoCommand):

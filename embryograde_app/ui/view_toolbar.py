@@ -89,7 +89,6 @@ class ViewToolbar(QToolBar):
     def set_panes(self, count: int, single_pane: int | None = None) -> None:
         self.views.set_layout(count, single_pane)
         self.pane_actions[count - 1].setChecked(True)
-        self.action_cycle.setEnabled(True)
         self.settings.setValue("view_panes", count)
         self.settings.setValue("single_pane", self.views.single_pane)
         self._name_single_pane()
