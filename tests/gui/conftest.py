@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from dataclasses import dataclass
@@ -10,6 +11,18 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def collect_the_last_tests_windows(qapp):
+    """The windows of earlier tests are deleted and their garbage collected here, between tests, while no worker
+    thread runs: left to Python's own timing, a full collection of many dead windows' wrappers fell in the
+    middle of a later test's retrain and twice crashed the process (a segmentation fault while collecting)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+    yield
 
 
 @pytest.fixture(autouse=True)
