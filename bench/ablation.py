@@ -23,14 +23,14 @@ import torch
 
 from bench.bench_inference import bundled_config
 from bench.timing import interleaved_medians
-from embryograde_app.core.evaluate import evaluate_predictor
-from embryograde_app.core.retraining import REFINE_WIDTH
-from embryograde_app.core.synthetic import generate_dataset
-from embryograde_app.core.training_data import samples_from_layout
+from embryograde_app.core.synth.generator import generate_dataset
+from embryograde_app.core.training.evaluate import evaluate_predictor
+from embryograde_app.core.training.retraining import REFINE_WIDTH
+from embryograde_app.core.training.samples import samples_from_layout
 from models import AttnRegDeepLab
-from models.attnregdeeplab import count_parameters
-from models.predictor import Predictor
-from models.training import TrainConfig, train
+from models.inference.predictor import Predictor
+from models.network.attnregdeeplab import count_parameters
+from models.training.loop import TrainConfig, train
 
 TRAIN_SEED, TEST_SEED = 4242, 777001
 ROWS = [
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     models["gates"] = gates.eval()
     models["e2e"] = stage(base, "e2e", lr=1e-3)
     with tempfile.TemporaryDirectory() as tmp:
-        from models.weights import save_model
+        from models.inference.weights import save_model
 
         path = Path(tmp) / "stage1.safetensors"
         save_model(path, full_stage1, fp16=False)
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
     x = torch.randn(1, 1, size, size)
 
     def runner(model):
-        model = model.to(memory_format=torch.channels_last)  # as models.predictor runs them (and bench_inference)
+        model = model.to(memory_format=torch.channels_last)  # as the predictor runs them
 
         def call():
             with torch.inference_mode():

@@ -5,7 +5,7 @@ resident memory after 10 % of the frames and at the end: memory must not grow wi
 Budget: the whole pipeline per frame (read, preprocess, infer, postprocess, store) <= 0.8x the bare torch
 forward of a plain DeepLabV3+ with the same encoder (the classic layout of bench.bench_inference, channels-last,
 same batch size), measured in the same run; the pipeline runs the network under ONNX Runtime where it is
-installed (models/onnx_backend.py). Also reported: the pipeline against our own forward alone, and the peak
+installed (models/inference/onnx_backend.py). Also reported: the pipeline against our own forward alone, and the peak
 resident memory of the command-line `grade` on a folder (budget < 1 GB; --cli-folder, e.g. a real sequence).
 Run: python -m bench.bench_grade [--quick] [--frames 300] [--to csv|project] [--cli-folder DIR]
 """
@@ -39,7 +39,7 @@ def make_frames(folder: Path, n: int, size: int) -> None:
     """n frames of a few synthetic embryos (rendered once per embryo, then written as JPEG like EmbryoScope)."""
     import cv2
 
-    from embryograde_app.core.synthetic import render_embryo
+    from embryograde_app.core.synth.generator import render_embryo
 
     per_embryo = 25
     written = 0
@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(args.threads)
 
-    from embryograde_app.core.grading import GradingSummary, grade_inputs_to_csv, grade_project
-    from embryograde_app.core.importers import import_into_project
-    from models.predictor import Predictor
+    from embryograde_app.core.grading.batch import GradingSummary, grade_inputs_to_csv, grade_project
+    from embryograde_app.core.project.frame_import import import_into_project
+    from models.inference.predictor import Predictor
 
     work = Path(tempfile.mkdtemp(prefix="bench-grade-"))
     frames_dir = work / "frames"

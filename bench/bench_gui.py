@@ -50,7 +50,7 @@ def rss_mb() -> float:
 def _frames(folder: Path, n: int, size: int) -> None:
     import cv2
 
-    from embryograde_app.core.synthetic import render_embryo
+    from embryograde_app.core.synth.generator import render_embryo
 
     for item in render_embryo(0, min(n, 40), size=size, seed=5):
         cv2.imwrite(str(folder / f"frame_{item.frame:04d}.jpg"), item.image)

@@ -19,8 +19,8 @@ import torch
 from bench.timing import interleaved_medians
 from embryograde_app.paths import BUNDLED_WEIGHTS
 from models import AttnRegDeepLab, ModelConfig
-from models.attnregdeeplab import count_parameters
-from models.weights import WeightsError, model_config_of
+from models.inference.weights import WeightsError, model_config_of
+from models.network.attnregdeeplab import count_parameters
 
 BUDGET = 1.15
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     x = torch.randn(args.batch, 1, size, size)
 
     def run(model):
-        model = model.to(memory_format=torch.channels_last)  # as models.predictor runs them
+        model = model.to(memory_format=torch.channels_last)  # as models.inference.predictor runs them
 
         def call():
             with torch.inference_mode():

@@ -1,6 +1,6 @@
 """Benchmark: stage-2 retraining epoch on cached features vs through the frozen network (ARCHITECTURE.md section 8).
 
-Both epochs run the same steps on the same batches with the same loss code (models.training._Stage2Run),
+Both epochs run the same steps on the same batches with the same loss code (models.training.loop._Stage2Run),
 so they make the same updates; the only difference is where the frozen encoder/ASPP/decoder output comes
 from: the feature cache, or a forward pass of the frozen network over each step's frames (images already
 decoded in memory, which favours the baseline). Two configurations: stage 2 as trained (grading head +
@@ -29,9 +29,9 @@ PER_EMBRYO = 25
 def _setup(args, work: Path):
     import torch
 
-    from embryograde_app.core.synthetic import generate_dataset
-    from embryograde_app.core.training_data import samples_from_layout
-    from models.training import TrainConfig
+    from embryograde_app.core.synth.generator import generate_dataset
+    from embryograde_app.core.training.samples import samples_from_layout
+    from models.training.loop import TrainConfig
 
     embryos = math.ceil(args.frames / PER_EMBRYO)
     t = time.perf_counter()
@@ -40,7 +40,7 @@ def _setup(args, work: Path):
     samples = samples_from_layout(work / "ds")[: args.frames]
     if args.weights is None:  # --quick: a tiny untrained network
         from models import AttnRegDeepLab, ModelConfig
-        from models.weights import save_model
+        from models.inference.weights import save_model
 
         torch.manual_seed(0)
         small = ModelConfig(input_size=64, aspp_channels=16, decoder_channels=16, skip_channels=8, embedding_dim=16)
@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from models.data import read_grey_uint8, to_tensor
-    from models.features import Stage2Item
-    from models.training import _Stage2Run, _Stopper, build_model, set_trainable
+    from models.training.data import read_grey_uint8, to_tensor
+    from models.training.features import Stage2Item
+    from models.training.loop import _Stage2Run, _Stopper, build_model, set_trainable
 
     work = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
     cfg, samples, generate_s = _setup(args, work)

@@ -14,8 +14,8 @@ import time
 
 import cv2
 
-from embryograde_app.core.layout import DatasetLayout
-from embryograde_app.core.synthetic import SynthFrame, render_embryo
+from embryograde_app.core.io.layout import DatasetLayout
+from embryograde_app.core.synth.generator import SynthFrame, render_embryo
 
 
 def main(argv: list[str] | None = None) -> dict:

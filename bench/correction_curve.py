@@ -43,11 +43,11 @@ def pick_frames(samples: list, k: int) -> list:
 
 def build_project(root: Path, frames: list, init: str) -> int:
     """A project with the frames imported and their masks saved as a person's corrections; returns how many."""
-    from embryograde_app.core.corrections import Corrections
-    from embryograde_app.core.grading import ensure_active_model
-    from embryograde_app.core.importers import import_into_project
-    from embryograde_app.core.layout import read_mask
-    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.grading.batch import ensure_active_model
+    from embryograde_app.core.io.layout import read_mask
+    from embryograde_app.core.project.corrections import Corrections
+    from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.store import ProjectStore
 
     staging = root.parent / (root.name + "-frames")
     shutil.rmtree(staging, ignore_errors=True)
@@ -76,7 +76,7 @@ def build_project(root: Path, frames: list, init: str) -> int:
 
 def retrain_project(root: Path, args: argparse.Namespace) -> tuple[str, float, list[str]]:
     """Segmentation + grading, then Mask edges on its result, as the window runs them; (weights, seconds, stages)."""
-    from embryograde_app.core.retraining import RetrainSettings, retrain
+    from embryograde_app.core.training.retraining import RetrainSettings, retrain
 
     common = {"project": str(root), "device": args.device, "val_fraction": 0.0, "views": args.views}
     t = time.monotonic()
@@ -100,8 +100,8 @@ def retrain_project(root: Path, args: argparse.Namespace) -> tuple[str, float, l
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from embryograde_app.core.training_data import samples_from_layout
-    from models.predictor import Predictor
+    from embryograde_app.core.training.samples import samples_from_layout
+    from models.inference.predictor import Predictor
 
     torch.set_num_threads(args.threads)
     real = samples_from_layout(args.data)

@@ -17,9 +17,9 @@ import json
 import cv2
 import numpy as np
 
-from embryograde_app.core.evaluate import mask_at_label_size, predictions
-from embryograde_app.core.layout import read_mask
-from embryograde_app.core.training_data import samples_from_layout
+from embryograde_app.core.io.layout import read_mask
+from embryograde_app.core.training.evaluate import mask_at_label_size, predictions
+from embryograde_app.core.training.samples import samples_from_layout
 from embryograde_app.paths import BUNDLED_WEIGHTS
 
 FOUND = 0.3  # a true fragment counts as found (a predicted one as true) above this overlap
@@ -131,7 +131,7 @@ class TruthSensitivity:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from models.predictor import Predictor
+    from models.inference.predictor import Predictor
 
     parser = argparse.ArgumentParser(description="where fragment Dice is lost")
     parser.add_argument("--weights", default=str(BUNDLED_WEIGHTS))
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         import tempfile
 
-        from embryograde_app.core.synthetic import generate_dataset
+        from embryograde_app.core.synth.generator import generate_dataset
 
         tmp = tempfile.mkdtemp(prefix="fragment-errors-")
         embryos, frames = (2, 2) if args.quick else (15, 8)

@@ -15,7 +15,7 @@ import torch
 
 
 def _frames(n: int, size: int = 500) -> list[np.ndarray]:
-    from embryograde_app.core.synthetic import render_embryo
+    from embryograde_app.core.synth.generator import render_embryo
 
     return [next(iter(render_embryo(i, 1, size=size, seed=4242))).image for i in range(n)]
 
@@ -34,8 +34,8 @@ def _time(fn, repeats: int, sync) -> float:
 
 def _train_step_seconds(device: torch.device, steps: int, batch: int, size: int) -> float:
     from embryograde_app.paths import GENERATOR_WEIGHTS
-    from models.losses import segmentation_loss
-    from models.weights import load_model
+    from models.inference.weights import load_model
+    from models.training.losses import segmentation_loss
 
     model, _ = load_model(GENERATOR_WEIGHTS)
     model = model.to(device).train()
@@ -55,7 +55,7 @@ def _train_step_seconds(device: torch.device, steps: int, batch: int, size: int)
 
 def main(argv: list[str] | None = None) -> dict:
     from embryograde_app.paths import BUNDLED_WEIGHTS
-    from models.predictor import Predictor
+    from models.inference.predictor import Predictor
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda")

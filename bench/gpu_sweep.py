@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench.real_eval import ensure_synth, loeo_folds, predict_pairs, summarise
 
-# Each variant changes the recipe (models/real_recipe.py) in one or two knobs. The first sweep (H200, 7 min,
+# Each variant changes the recipe (models/training/real_recipe.py) in one or two knobs. The first sweep (H200, 7 min,
 # bench/results/gpu_sweep_1.json) ran the crop-192 recipe then shipped: on 2 CPU cores its stage 1 reached 18
 # epochs in 5 minutes ("c192_e18" repeats that); the others were stopped by the sweep's cap after 14-20 of
 # their scheduled epochs. The whole canonical view ("whole_e40") won on every held-out embryo.
@@ -60,10 +60,10 @@ def run_training(args: argparse.Namespace) -> None:
     (every real frame, the candidate to ship). Writes WORK/VARIANT__FOLD.safetensors and .json."""
     import torch
 
-    from embryograde_app.core.training_data import samples_from_layout
+    from embryograde_app.core.training.samples import samples_from_layout
     from embryograde_app.paths import GENERATOR_WEIGHTS
-    from models.real_recipe import QUICK_RECIPE, RealRecipe, train_on_real
-    from models.weights import save_model
+    from models.inference.weights import save_model
+    from models.training.real_recipe import QUICK_RECIPE, RealRecipe, train_on_real
     from scripts.train_real import candidate_meta
 
     torch.set_num_threads(2)
@@ -91,9 +91,9 @@ def run_training(args: argparse.Namespace) -> None:
 
 def score_variant(name: str, work: Path, data: str, device: str) -> dict:
     """A variant's folds pooled over every held-out frame, and its all-frames model on the synthetic guard."""
-    from embryograde_app.core.evaluate import evaluate_dataset
-    from embryograde_app.core.training_data import samples_from_layout
-    from models.predictor import Predictor
+    from embryograde_app.core.training.evaluate import evaluate_dataset
+    from embryograde_app.core.training.samples import samples_from_layout
+    from models.inference.predictor import Predictor
 
     out: dict = {"knobs": VARIANTS.get(name, QUICK_VARIANTS.get(name)), "folds": {}}
     pairs = []
@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.gpu_check import main as gpu_check
 
         _write(out / "gpu_check.json", gpu_check(["--device", args.device] + (["--quick"] if args.quick else [])))
-    from embryograde_app.core.synthetic import generate_dataset
-    from embryograde_app.core.training_data import samples_from_layout
+    from embryograde_app.core.synth.generator import generate_dataset
+    from embryograde_app.core.training.samples import samples_from_layout
 
     ensure_synth(work / "synth", args.synth_embryos, args.synth_seed)
     if not (work / "guard" / "labels.csv").exists():

@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> dict:
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from models.onnx_backend import find_export
-    from models.predictor import Predictor
-    from models.weights import read_metadata
+    from models.inference.onnx_backend import find_export
+    from models.inference.predictor import Predictor
+    from models.inference.weights import read_metadata
 
     predictor = Predictor.from_file(BUNDLED_WEIGHTS, "cpu")
     source = find_export(BUNDLED_WEIGHTS, read_metadata(BUNDLED_WEIGHTS)["sha256"])

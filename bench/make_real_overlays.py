@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from embryograde_app.core.frames import open_frames
-from embryograde_app.core.overlays import heat_lut, mask_rgba
-from embryograde_app.core.schemes import frag_pct, get_scheme
+from embryograde_app.core.domain.schemes import frag_pct, get_scheme
+from embryograde_app.core.io.frames import open_frames
+from embryograde_app.core.view.overlays import heat_lut, mask_rgba
 from embryograde_app.paths import BUNDLED_WEIGHTS, REPO_ROOT
 
 REAL = REPO_ROOT.parent / "shared" / "data" / "real"
@@ -36,7 +36,7 @@ def blend(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
 
 def row_for(image: np.ndarray, pred, caption: str, truth: np.ndarray | None = None) -> np.ndarray:
     """One figure row: the frame, its masks (and the person's fragment outline), the attention map."""
-    from embryograde_app.core.overlays import mask_outline
+    from embryograde_app.core.view.overlays import mask_outline
 
     mask_view = blend(image, mask_rgba(pred.mask, 0.5))
     if truth is not None:
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{REAL}: real sequences not found (they live next to the repository)", file=sys.stderr)
         return 1
     from bench.real_eval import REAL_LABELLED
-    from embryograde_app.core.layout import read_mask
-    from models.data import read_grey_uint8
-    from models.predictor import Predictor
+    from embryograde_app.core.io.layout import read_mask
+    from models.inference.predictor import Predictor
+    from models.training.data import read_grey_uint8
 
     predictor = Predictor.from_file(args.weights, "cpu")
     scheme = get_scheme()

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from embryograde_app.core.synthetic import render_embryo
+from embryograde_app.core.synth.generator import render_embryo
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DIR = REPO.parent / "shared" / "data" / "real"

@@ -1,6 +1,6 @@
 """Real validation: leave-one-embryo-out over the real labelled embryos, and the shipped model zero-shot.
 
-For every real labelled embryo E, the real-embryo recipe (models/real_recipe.py) fine-tunes the
+For every real labelled embryo E, the real-embryo recipe (models/training/real_recipe.py) fine-tunes the
 generator-only model on the real frames of the *other* embryos plus generator frames, and the result is
 measured on E's frames alone; no frame of E is ever in its training set (asserted). The shipped model is
 also measured on every embryo as it is. Per embryo and pooled over all frames: fragment and blastomere
@@ -53,8 +53,8 @@ def loeo_folds(samples: list) -> list[tuple[str, list, list]]:
 
 def ensure_synth(path: Path, embryos: int, seed: int, size: int = 256) -> list:
     """Generator frames (layout v1) for the mix, written once and reused."""
-    from embryograde_app.core.synthetic import generate_dataset
-    from embryograde_app.core.training_data import samples_from_layout
+    from embryograde_app.core.synth.generator import generate_dataset
+    from embryograde_app.core.training.samples import samples_from_layout
 
     if not (path / "labels.csv").exists():
         generate_dataset(path, embryos, 2, size=size, seed=seed)
@@ -63,7 +63,7 @@ def ensure_synth(path: Path, embryos: int, seed: int, size: int = 256) -> list:
 
 def summarise(pairs: list, by_embryo: bool = True) -> dict:
     """Pooled metrics of (sample, prediction) pairs and, with by_embryo, each embryo's."""
-    from embryograde_app.core.evaluate import evaluate_predictions
+    from embryograde_app.core.training.evaluate import evaluate_predictions
 
     def pick(m: dict) -> dict:
         return {k: m.get(k) for k in METRIC_KEYS}
@@ -76,16 +76,16 @@ def summarise(pairs: list, by_embryo: bool = True) -> dict:
 
 
 def predict_pairs(predictor, samples: list) -> list:
-    from embryograde_app.core.evaluate import predictions
+    from embryograde_app.core.training.evaluate import predictions
 
     return list(predictions(predictor, samples))
 
 
 def run(args: argparse.Namespace) -> dict:
-    from embryograde_app.core.training_data import samples_from_layout
-    from models.predictor import Predictor
-    from models.real_recipe import QUICK_RECIPE, RealRecipe, train_on_real, with_overrides
-    from models.weights import save_model
+    from embryograde_app.core.training.samples import samples_from_layout
+    from models.inference.predictor import Predictor
+    from models.inference.weights import save_model
+    from models.training.real_recipe import QUICK_RECIPE, RealRecipe, train_on_real, with_overrides
 
     data = Path(args.data)
     real = samples_from_layout(data)

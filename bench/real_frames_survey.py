@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from bench.make_real_overlays import REAL
-from embryograde_app.core.frames import open_frames
-from embryograde_app.core.readouts import readings_disagree
-from embryograde_app.core.schemes import frag_pct, get_scheme
+from embryograde_app.core.domain.schemes import frag_pct, get_scheme
+from embryograde_app.core.io.frames import open_frames
+from embryograde_app.core.view.readouts import readings_disagree
 from embryograde_app.paths import BUNDLED_WEIGHTS
 
 
 def survey(weights: str, every: int, batch: int = 8) -> dict:
-    from models.predictor import Predictor
+    from models.inference.predictor import Predictor
 
     predictor = Predictor.from_file(weights, "cpu")
     scheme = get_scheme()
@@ -46,7 +46,7 @@ def survey(weights: str, every: int, batch: int = 8) -> dict:
             "mean_regression_pct": round(float(regression_a.mean()), 2),
             "mean_mask_pct": round(float(area_a.mean()), 2),
             "mean_abs_disagreement_pct": round(float(np.abs(regression_a - area_a).mean()), 2),
-            # the window's red flag (core/readouts.py): the two readings give different grades
+            # the window's red flag (core/view/readouts.py): the two readings give different grades
             "flag_rate": round(float(np.mean([readings_disagree(scheme, r, a) for r, a in pairs])), 3),
             # the flag's old rule, kept for comparison: more than 5 points apart
             "far_apart_rate": round(float((np.abs(regression_a - area_a) > 5.0).mean()), 3),

@@ -15,8 +15,8 @@ import json
 import cv2
 import numpy as np
 
-from embryograde_app.core.metrics import DiceCounter
-from embryograde_app.core.synthetic import render_embryo
+from embryograde_app.core.domain.metrics import DiceCounter
+from embryograde_app.core.synth.generator import render_embryo
 
 STRIDES = (1, 2, 4, 8)
 

@@ -16,12 +16,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from embryograde_app import heap
-from embryograde_app.core.overlays import attention_index
-from embryograde_app.core.requests import ReplaceableQueue
-from embryograde_app.core.schemes import frag_pct
+from embryograde_app.core.domain.schemes import frag_pct
+from embryograde_app.core.view.overlays import attention_index
+from embryograde_app.core.view.requests import ReplaceableQueue
 
 if TYPE_CHECKING:
-    from embryograde_app.core.retraining import RetrainSettings
+    from embryograde_app.core.training.retraining import RetrainSettings
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,11 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():  # MPS, older CUDA paths
         return OUT_OF_MEMORY
     if isinstance(exc, sqlite3.Error):
-        from embryograde_app.core.store import describe_database_error
+        from embryograde_app.core.project.store import describe_database_error
 
         return describe_database_error(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
-        from embryograde_app.core.atomic import describe_os_error
+        from embryograde_app.core.io.atomic import describe_os_error
 
         return describe_os_error(exc)
     return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError | OSError) else str(exc)
@@ -154,7 +154,7 @@ class InferenceWorker(QObject):
             if self._factory is not None:
                 predictor = self._factory(self.settings)
             else:
-                from models.predictor import Predictor
+                from models.inference.predictor import Predictor
 
                 predictor = Predictor.from_file(self.settings.weights, self.settings.device)
         except Exception as exc:  # noqa: BLE001 - any failure to load becomes a message
@@ -253,7 +253,7 @@ class TaskSpec:
 
 def import_job(project: str, sources: list[str], progress: Callable, should_stop: Callable[[], bool]):
     """Task: import sources into a project; a cancel stops between two frames and keeps what was imported."""
-    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.project.frame_import import import_into_project
 
     return import_into_project(project, sources, progress, should_stop=should_stop)
 
@@ -262,8 +262,8 @@ def grade_job(
     project: str, scheme: str, device: str, weights: str | None, progress: Callable, should_stop: Callable[[], bool]
 ):
     """Task: grade every frame of a project with its active model (or ``weights``), stopping between batches."""
-    from embryograde_app.core.grading import grade_project
-    from models.predictor import Predictor
+    from embryograde_app.core.grading.batch import grade_project
+    from models.inference.predictor import Predictor
 
     _yield_the_cpu_to_the_gui()  # background work: a contended core goes to the event loop first
 
@@ -285,16 +285,16 @@ def grade_job(
 
 def export_job(project: str, out: str, scheme: str, progress: Callable, should_stop: Callable[[], bool]):
     """Task: the CSV grade report and its per-embryo summary."""
-    from embryograde_app.core.export import export_project_csv
+    from embryograde_app.core.project.csv_export import export_project_csv
 
     return export_project_csv(project, out, scheme)
 
 
 def report_job(project: str, out: str, scheme: str, progress: Callable, should_stop: Callable[[], bool]):
     """Task: the printable per-embryo HTML report; returns (embryos written, the file)."""
-    from embryograde_app.core.embryo_report import write_embryo_report
-    from embryograde_app.core.schemes import get_scheme
-    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.domain.schemes import get_scheme
+    from embryograde_app.core.project.printable_report import write_embryo_report
+    from embryograde_app.core.project.store import ProjectStore
 
     with ProjectStore(project) as store:
         return write_embryo_report(store, out, get_scheme(scheme)), out
@@ -427,11 +427,11 @@ class RetrainWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from embryograde_app.core.retraining import RetrainError, retrain
-        from embryograde_app.core.store import ProjectError
-        from models.device import describe_device, select_device
-        from models.training import TrainingCancelled, TrainingError
-        from models.weights import WeightsError
+        from embryograde_app.core.project.store import ProjectError
+        from embryograde_app.core.training.retraining import RetrainError, retrain
+        from models.inference.device import describe_device, select_device
+        from models.inference.weights import WeightsError
+        from models.training.loop import TrainingCancelled, TrainingError
 
         _yield_the_cpu_to_the_gui()  # training is background work too: the window stays responsive
         _leave_a_core_for_the_gui()

@@ -9,7 +9,6 @@ __all__ = ["AttnRegDeepLab", "ModelConfig", "ModelOutput"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from models import attnregdeeplab
-
+        from models.network import attnregdeeplab
         return getattr(attnregdeeplab, name)
     raise AttributeError(f"module 'models' has no attribute {name!r}")

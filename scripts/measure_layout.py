@@ -23,7 +23,7 @@ def main() -> int:
     parser.add_argument("--frame", type=int, default=149)
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
-    from embryograde_app.core.overlays import embryo_box
+    from embryograde_app.core.view.overlays import embryo_box
     from embryograde_app.ui import create_main_window
 
     settings = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)

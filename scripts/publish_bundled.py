@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embryograde_app.paths import BUNDLED_WEIGHTS  # noqa: E402
-from models.weights import load_model, read_metadata, save_model  # noqa: E402
+from models.inference.weights import load_model, read_metadata, save_model  # noqa: E402
 
 TARGETS = {"dice_fragment": 1, "grade_accuracy": 1, "mae_pct": -1}  # +1: higher is better
 # What counts as noise, not as a change. Dice: stage 2's seg-head refinement alone moves fragment Dice by up to

@@ -1,7 +1,7 @@
 """Train the bundled model for real embryos and publish it into resources/ if it passes the synthetic guard.
 
 Starts from the generator-only model (resources/generator_r18.safetensors, itself trained by
-scripts/train_bundled.sh in 59.9 minutes) and runs the real-embryo recipe (models/real_recipe.py) on every
+scripts/train_bundled.sh in 59.9 minutes) and runs the real-embryo recipe (models/training/real_recipe.py) on every
 real labelled frame in ../shared/data/real-labelled plus generator frames. The frames themselves never enter
 the repository; the weights may ship (the data set is MIT-licensed, credited in the README).
 
@@ -50,8 +50,8 @@ def guard_failures(metrics: dict) -> list[str]:
 
 def train_candidate(args: argparse.Namespace, work: Path, argv: list[str] | None):
     """The recipe on every real labelled frame; the model and its sidecar (chain, data, history, minutes)."""
-    from embryograde_app.core.training_data import samples_from_layout
-    from models.real_recipe import RealRecipe, train_on_real, with_overrides
+    from embryograde_app.core.training.samples import samples_from_layout
+    from models.training.real_recipe import RealRecipe, train_on_real, with_overrides
 
     real = samples_from_layout(args.data)
     synth = ensure_synth(work / f"synth_{args.synth_embryos}_{args.synth_seed}", args.synth_embryos, args.synth_seed)
@@ -79,7 +79,7 @@ def loeo_figures(path: Path, variant: str | None = None) -> dict | None:
 
 def candidate_meta(fit, minutes: float, command: str, device: str = "cpu (2 cores)") -> dict:
     """The sidecar of a recipe run: its recipe, data, parent, history, the command and the chain's minutes."""
-    from models.weights import read_metadata
+    from models.inference.weights import read_metadata
 
     parent = read_metadata(GENERATOR_WEIGHTS)
     return {
@@ -96,9 +96,9 @@ def candidate_meta(fit, minutes: float, command: str, device: str = "cpu (2 core
 
 
 def main(argv: list[str] | None = None) -> int:
-    from embryograde_app.core.evaluate import evaluate_dataset
-    from embryograde_app.core.synthetic import generate_dataset
-    from models.weights import load_model, save_model
+    from embryograde_app.core.synth.generator import generate_dataset
+    from embryograde_app.core.training.evaluate import evaluate_dataset
+    from models.inference.weights import load_model, save_model
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(REAL_LABELLED))

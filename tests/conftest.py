@@ -16,7 +16,7 @@ REAL_DATA = REPO.parent / "shared" / "data" / "real"
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """6 embryos x 3 frames at 96 px, every frame with a mask."""
-    from embryograde_app.core.synthetic import generate_dataset
+    from embryograde_app.core.synth.generator import generate_dataset
 
     out = tmp_path_factory.mktemp("tiny_ds")
     generate_dataset(out, embryos=6, frames=3, size=96, seed=11)
@@ -26,7 +26,7 @@ def tiny_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_weak_dataset(tmp_path_factory) -> Path:
     """Like tiny_dataset but half the frames carry only a range label."""
-    from embryograde_app.core.synthetic import generate_dataset
+    from embryograde_app.core.synth.generator import generate_dataset
 
     out = tmp_path_factory.mktemp("tiny_weak_ds")
     generate_dataset(out, embryos=6, frames=4, size=96, seed=12, range_label_fraction=0.5)
@@ -46,7 +46,7 @@ def tiny_weights(tmp_path_factory, tiny_model_config) -> Path:
     import torch
 
     from models import AttnRegDeepLab
-    from models.weights import save_model
+    from models.inference.weights import save_model
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
@@ -57,9 +57,9 @@ def tiny_weights(tmp_path_factory, tiny_model_config) -> Path:
 @pytest.fixture
 def labelled_project(tmp_path, tiny_weak_dataset, tiny_weights) -> Path:
     """6 embryos x 4 frames, half with imported masks, half with range labels only; the tiny model active."""
-    from embryograde_app.core.grading import ensure_active_model
-    from embryograde_app.core.importers import import_into_project
-    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.grading.batch import ensure_active_model
+    from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.store import ProjectStore
 
     root = tmp_path / "proj"
     import_into_project(root, [tiny_weak_dataset])

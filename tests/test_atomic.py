@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from embryograde_app.core.atomic import atomic_write_bytes, atomic_write_png
+from embryograde_app.core.io.atomic import atomic_write_bytes, atomic_write_png
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
@@ -44,7 +44,7 @@ def test_kill_during_repeated_saves_never_leaves_a_torn_png(tmp_path):
     atomic_write_png(target, np.zeros((64, 64), np.uint8))
     code = (
         "import numpy as np, sys\n"
-        "from embryograde_app.core.atomic import atomic_write_png\n"
+        "from embryograde_app.core.io.atomic import atomic_write_png\n"
         "rng = np.random.default_rng(0)\n"
         "print('ready', flush=True)\n"
         "while True:\n"

@@ -130,7 +130,7 @@ def test_fragment_errors_bench_quick(tiny_weights):
 
 def _tiny_real_layout(root, n_embryos: int = 3):
     """A layout-v1 'real' set: a few generator embryos standing in for the real labelled frames."""
-    from embryograde_app.core.synthetic import generate_dataset
+    from embryograde_app.core.synth.generator import generate_dataset
 
     generate_dataset(root, embryos=n_embryos, frames=2, size=96, seed=21)
     return root
@@ -138,7 +138,7 @@ def _tiny_real_layout(root, n_embryos: int = 3):
 
 def test_loeo_folds_never_train_on_the_test_embryo(tmp_path):
     from bench.real_eval import loeo_folds
-    from embryograde_app.core.training_data import samples_from_layout
+    from embryograde_app.core.training.samples import samples_from_layout
 
     samples = samples_from_layout(_tiny_real_layout(tmp_path / "real", 4))
     folds = loeo_folds(samples)
@@ -183,12 +183,12 @@ def test_correction_curve_quick(tmp_path, tiny_weights):
     for point in result["points"][1:]:
         assert point["stages"] == ["1", "2", "refine"] and point["n_frames"] == 2
     assert (tmp_path / "c.png").stat().st_size > 1000
-    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.project.store import ProjectStore
 
     with ProjectStore(tmp_path / "work" / "k2") as store:  # the masks are stored as a person's corrections
         kinds = {store.latest_mask(f.id, ("human",)) is not None for f in store.frames()}
         assert kinds == {True} and len(store.frames()) == 2
-    from embryograde_app.core.training_data import samples_from_layout
+    from embryograde_app.core.training.samples import samples_from_layout
 
     picked = pick_frames(samples_from_layout(data), 2)
     assert len({s.embryo_id for s in picked}) == 2  # two embryos, not two frames of one

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.canonical import EmbryoView, canonical_view, locate_embryo
+from models.network.canonical import EmbryoView, canonical_view, locate_embryo
 
 
 def _dish(size: int = 400, centre=(250, 170), radius: int = 60, seed: int = 0, light: bool = True) -> np.ndarray:
@@ -99,8 +99,8 @@ def test_jitter_stays_square_and_near():
 
 
 def test_predictor_reads_a_canonical_model_and_answers_at_frame_size():
-    from models.attnregdeeplab import AttnRegDeepLab, ModelConfig
-    from models.predictor import Predictor
+    from models.inference.predictor import Predictor
+    from models.network.attnregdeeplab import AttnRegDeepLab, ModelConfig
 
     cfg = ModelConfig(input_size=64, aspp_channels=8, decoder_channels=8, skip_channels=4, embedding_dim=8,
                       canonical_crop=True, input_norm="per_image")
@@ -115,7 +115,7 @@ def test_predictor_reads_a_canonical_model_and_answers_at_frame_size():
 
 
 def test_model_config_round_trips_the_input_convention():
-    from models.attnregdeeplab import ModelConfig
+    from models.network.attnregdeeplab import ModelConfig
 
     cfg = ModelConfig(canonical_crop=True, crop_margin=1.6, input_norm="per_image")
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg

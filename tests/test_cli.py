@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from embryograde_app.core.cli import main
-from embryograde_app.core.layout import DatasetLayout, read_labels
+from embryograde_app.cli import main
+from embryograde_app.core.io.layout import DatasetLayout, read_labels
 
 REPO_MAIN = [sys.executable, "main.py"]
 
@@ -51,7 +51,7 @@ def test_every_command_has_help():
 
 
 def test_help_does_not_import_torch_or_qt():
-    code = "import sys; from embryograde_app.core.cli import main\n"
+    code = "import sys; from embryograde_app.cli import main\n"
     code += "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
     code += "print('torch' in sys.modules, 'PySide6.QtWidgets' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -113,7 +113,7 @@ def test_train_then_evaluate_round_trip(tiny_dataset, tmp_path, capsys):
 
 
 def test_an_unusable_output_path_is_one_line_naming_it(tiny_dataset, tmp_path, capsys):
-    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.project.frame_import import import_into_project
 
     project = tmp_path / "proj"
     import_into_project(project, [tiny_dataset])
@@ -127,8 +127,8 @@ def test_an_unusable_output_path_is_one_line_naming_it(tiny_dataset, tmp_path, c
 def test_a_project_damaged_after_it_opened_is_one_line(tiny_dataset, tmp_path, capsys, monkeypatch):
     import sqlite3
 
-    from embryograde_app.core import export
-    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.project import csv_export as export
+    from embryograde_app.core.project.frame_import import import_into_project
 
     project = tmp_path / "proj"
     import_into_project(project, [tiny_dataset])

@@ -7,14 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from embryograde_app.core.collection import open_collection
-from embryograde_app.core.layout import DatasetLayout
-from embryograde_app.core.store import ProjectStore
+from embryograde_app.core.io.layout import DatasetLayout
+from embryograde_app.core.project.collection import open_collection
+from embryograde_app.core.project.store import ProjectStore
 
 
 @pytest.fixture
 def layout_dataset(tmp_path):
-    from embryograde_app.core.synthetic import generate_dataset
+    from embryograde_app.core.synth.generator import generate_dataset
 
     generate_dataset(tmp_path / "ds", embryos=1, frames=2, size=32, seed=3)
     return tmp_path / "ds"
@@ -56,7 +56,7 @@ def test_missing_masks_are_cached_too(tmp_path, monkeypatch):
 
 
 def test_project_mask_new_revision_after_invalidate(tmp_path):
-    from embryograde_app.core.collection import open_project_collection
+    from embryograde_app.core.project.collection import open_project_collection
 
     store = ProjectStore.create(tmp_path / "p")
     try:

@@ -22,7 +22,7 @@ def _both(*argvs: list[str]) -> list[subprocess.CompletedProcess]:
 
 
 def test_two_imports_then_two_grades_at_once(tmp_path, tiny_dataset, tiny_weights):
-    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.project.store import ProjectStore
 
     project = tmp_path / "proj"
     imports = _both(["import", str(project), str(tiny_dataset)], ["import", str(project), str(tiny_dataset)])
@@ -69,8 +69,7 @@ class _BusyOnce:
 
 
 def test_opening_waits_out_a_busy_that_sqlite_does_not_wait_for(tmp_path, monkeypatch):
-    from embryograde_app.core import store as store_module
-
+    from embryograde_app.core.project import store as store_module
     real_connect = sqlite3.connect
     monkeypatch.setattr(store_module.sqlite3, "connect", lambda *a, **k: _BusyOnce(real_connect(*a, **k)))
     _BusyOnce.failures = 1

@@ -41,7 +41,7 @@ def fill(disk: Path) -> None:
 
 def test_feature_cache_on_a_full_disk_names_the_path_and_leaves_no_partial_entry(small_disk):
     from models.diskspace import DiskFullError
-    from models.features import FeatureCache
+    from models.training.features import FeatureCache
 
     cache = FeatureCache.__new__(FeatureCache)
     cache.directory, cache.memory, cache.hits, cache.misses = small_disk / "cache", {}, 0, 0
@@ -84,7 +84,7 @@ def test_a_project_on_a_full_disk_still_reports_and_says_why_it_cannot_grade(sma
 
 
 def test_a_write_that_does_not_fit_names_the_file_and_the_size(small_disk):
-    from embryograde_app.core.atomic import atomic_write_bytes
+    from embryograde_app.core.io.atomic import atomic_write_bytes
     from models.diskspace import DiskFullError
 
     with pytest.raises(DiskFullError, match=r"big.bin: the disk is full \([0-9.]+ MB free, about 80\.0 MB needed\)"):
@@ -94,7 +94,7 @@ def test_a_write_that_does_not_fit_names_the_file_and_the_size(small_disk):
 
 
 def test_an_export_that_does_not_fit_leaves_nothing_half_written(small_disk, labelled_project, capsys):
-    from embryograde_app.core.cli import main
+    from embryograde_app.cli import main
 
     out = small_disk / "dataset"
     kept = small_disk / "existing"

@@ -6,8 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from embryograde_app.core.corrections import Corrections
-from embryograde_app.core.editing import (
+from embryograde_app.core.domain.schemes import get_scheme
+from embryograde_app.core.project.corrections import Corrections
+from embryograde_app.core.project.review import ReviewFilter, next_needing_review, quick_ranges, review_states
+from embryograde_app.core.project.store import ProjectStore
+from embryograde_app.core.view.editing import (
     brush_footprint,
     diff_patch,
     fill_polygon,
@@ -16,9 +19,6 @@ from embryograde_app.core.editing import (
     pixel_under,
     polygon_mask,
 )
-from embryograde_app.core.review import ReviewFilter, next_needing_review, quick_ranges, review_states
-from embryograde_app.core.schemes import get_scheme
-from embryograde_app.core.store import ProjectStore
 
 
 def test_size_one_paints_exactly_the_pixel_under_the_cursor_anywhere_in_it():
@@ -200,8 +200,8 @@ def test_quick_ranges_follow_the_scheme():
 
 def test_time_course_marks_are_the_labels_training_uses(project):
     """The plot shows what retraining learns from and the report grades by: a mask first, then a range label."""
-    from embryograde_app.core.retraining import gather_samples
-    from embryograde_app.core.summaries import label_marks
+    from embryograde_app.core.project.summaries import label_marks
+    from embryograde_app.core.training.retraining import gather_samples
 
     store, ids = project
     mask = np.zeros((12, 16), np.uint8)
@@ -220,7 +220,7 @@ def test_time_course_marks_are_the_labels_training_uses(project):
 
 
 def test_the_readout_takes_the_persons_answer_by_the_same_rule_as_the_report_and_training(project):
-    from embryograde_app.core.readouts import person_answer
+    from embryograde_app.core.view.readouts import person_answer
 
     store, ids = project
     mask = np.zeros((12, 16), np.uint8)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from embryograde_app.core import frames as frames_mod
-from embryograde_app.core.frames import (
+from embryograde_app.core.io import frames as frames_mod
+from embryograde_app.core.io.frames import (
     FrameInfo,
     FramePathNotFoundError,
     FrameProblem,

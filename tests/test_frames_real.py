@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embryograde_app.core.frames import open_frames
+from embryograde_app.core.io.frames import open_frames
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 

@@ -10,9 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from embryograde_app.core.annotation_import import import_labelme_files, import_png_masks
-from embryograde_app.core.atomic import encode_png
-from embryograde_app.core.interop import (
+from embryograde_app.core.domain.schemes import frag_pct
+from embryograde_app.core.io.annotations import (
     InteropError,
     labelme_to_mask,
     mask_to_labelme,
@@ -20,11 +19,12 @@ from embryograde_app.core.interop import (
     read_png_mask,
     write_labelme,
 )
-from embryograde_app.core.layout import DatasetLayout, read_labels
-from embryograde_app.core.project_export import export_labelme, export_layout_v1, export_png_masks, safe_name
-from embryograde_app.core.schemes import frag_pct
-from embryograde_app.core.store import ProjectStore
-from embryograde_app.core.synthetic import render_embryo
+from embryograde_app.core.io.atomic import encode_png
+from embryograde_app.core.io.layout import DatasetLayout, read_labels
+from embryograde_app.core.project.dataset_export import export_labelme, export_layout_v1, export_png_masks, safe_name
+from embryograde_app.core.project.mask_import import import_labelme_files, import_png_masks
+from embryograde_app.core.project.store import ProjectStore
+from embryograde_app.core.synth.generator import render_embryo
 
 
 def _doc(shapes: list[dict], h: int = 20, w: int = 30, **extra) -> dict:
@@ -343,7 +343,7 @@ def test_import_labelme_embedded_image_and_bad_files_are_skipped(tmp_path, synth
 
 def test_a_partly_annotated_labelme_folder_imports_each_image_once(tmp_path, synth_frames):
     """Images without an annotation and images with one share one numbering: none refused, none doubled."""
-    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.project.frame_import import import_into_project
 
     folder = tmp_path / "well"
     for name, frame in zip(["alpha", "bravo", "charlie"], synth_frames, strict=False):
@@ -447,7 +447,7 @@ def test_export_layout_v1_reads_back_as_training_samples(tmp_path, small_store, 
     np.testing.assert_array_equal(cv2.imread(str(layout.frame_path("S1_well_2", 2)), 0), synth_frames[2].image)
 
     pytest.importorskip("torch")
-    from embryograde_app.core.training_data import samples_from_layout
+    from embryograde_app.core.training.samples import samples_from_layout
 
     samples = {(s.embryo_id, s.frame): s for s in samples_from_layout(out)}
     assert len(samples) == 4

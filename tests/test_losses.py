@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.losses import IGNORE_INDEX, range_loss, segmentation_loss, soft_dice_loss
+from models.training.losses import IGNORE_INDEX, range_loss, segmentation_loss, soft_dice_loss
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from embryograde_app.core.metrics import DiceCounter, dilate8
+from embryograde_app.core.domain.metrics import DiceCounter, dilate8
 
 
 def test_dilate8_grows_by_one_pixel_in_all_eight_directions():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models import AttnRegDeepLab, ModelConfig
-from models.attnregdeeplab import PARAM_PREFIXES, count_parameters
+from models.network.attnregdeeplab import PARAM_PREFIXES, count_parameters
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_config_round_trip(tiny_model_config):
 
 
 def test_argmax3_matches_torch_argmax_including_ties():
-    from models.attnregdeeplab import argmax3
+    from models.network.attnregdeeplab import argmax3
 
     logits = torch.randn(3, 40, 50)
     logits[1, :5] = logits[0, :5]  # ties resolve to the lower class, like argmax
@@ -134,7 +134,7 @@ def test_argmax3_matches_torch_argmax_including_ties():
 def test_area_input_feeds_the_seg_heads_own_area_estimate(tiny_model_config):
     from dataclasses import replace
 
-    from models.attnregdeeplab import AREA_FEATURES, AREA_SCALE, area_features
+    from models.network.attnregdeeplab import AREA_FEATURES, AREA_SCALE, area_features
 
     torch.manual_seed(0)
     plain = AttnRegDeepLab(tiny_model_config).eval()
@@ -194,7 +194,7 @@ def test_refiner_config_round_trip(tiny_model_config):
 
 
 def test_channels_last_runs_frozen_passes_in_nhwc_and_gives_the_weights_back_unchanged(tiny_model_config):
-    from models.device import channels_last
+    from models.inference.device import channels_last
 
     model = AttnRegDeepLab(tiny_model_config).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embryograde_app.core.overlays import (
+from embryograde_app.core.view.overlays import (
     CLASS_COLOURS,
     apply_lut,
     attention_index,
@@ -95,7 +95,7 @@ def test_frame_prediction_is_display_ready_and_shared_read_only():
 
 
 def test_embryo_box_frames_the_embryo_not_a_speck_in_the_well():
-    from embryograde_app.core.overlays import embryo_box
+    from embryograde_app.core.view.overlays import embryo_box
 
     mask = np.zeros((500, 500), np.uint8)
     mask[200:300, 180:300] = 1  # cells, 120 x 100 px

@@ -66,8 +66,7 @@ def test_debian_package_names(soname, package):
 
 
 def test_main_and_gui_command_exit_with_the_message(monkeypatch, capsys):
-    from embryograde_app.core import cli
-
+    from embryograde_app import cli
     bad = pc.PlatformReport("xcb", missing=["libxcb-keysyms.so.1"])
     monkeypatch.setattr(pc, "check", lambda *a, **k: bad)
     assert pc.main([]) == 1

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from embryograde_app.core.cli import main
-from embryograde_app.core.reports import REPORT_COLUMNS, SUMMARY_COLUMNS
-from embryograde_app.core.store import ProjectStore
+from embryograde_app.cli import main
+from embryograde_app.core.project.grade_reports import REPORT_COLUMNS, SUMMARY_COLUMNS
+from embryograde_app.core.project.store import ProjectStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def test_import_layout_twice_adds_nothing(tiny_weak_dataset, tmp_path, capsys):
 
 @pytest.mark.parametrize("source", ["layout", "frames"])
 def test_a_cancelled_import_keeps_its_frames_and_a_rerun_finishes(tiny_weak_dataset, tmp_path, source):
-    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.project.frame_import import import_into_project
 
     path = tiny_weak_dataset if source == "layout" else tiny_weak_dataset / "frames" / "E001"
     project = tmp_path / "proj"
@@ -211,7 +211,7 @@ def _run_and_kill(args: list[str], project: Path, table: str, at_least: int) -> 
 
 @pytest.mark.slow
 def test_kill_during_import_and_grade_then_rerun(tmp_path, tiny_weights):
-    from embryograde_app.core.synthetic import generate_dataset
+    from embryograde_app.core.synth.generator import generate_dataset
 
     data = tmp_path / "data"
     generate_dataset(data, embryos=16, frames=12, size=160, seed=5)
@@ -264,10 +264,10 @@ def test_two_time_lapses_in_one_folder_stay_apart(tmp_path, tiny_weights):
     import cv2
     import numpy as np
 
-    from embryograde_app.core.grading import grade_inputs_to_csv
-    from embryograde_app.core.importers import import_into_project
-    from embryograde_app.core.store import ProjectStore
-    from models.predictor import Predictor
+    from embryograde_app.core.grading.batch import grade_inputs_to_csv
+    from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.store import ProjectStore
+    from models.inference.predictor import Predictor
 
     folder = tmp_path / "t16"
     folder.mkdir()

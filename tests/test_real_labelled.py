@@ -15,16 +15,16 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def real_samples():
-    from embryograde_app.core.training_data import samples_from_layout
+    from embryograde_app.core.training.samples import samples_from_layout
 
     return samples_from_layout(REAL_LABELLED)
 
 
 def test_the_view_holds_every_labelled_embryo_whole(real_samples):
     """The detector's square contains every blastomere and fragment pixel the person drew, on every frame."""
-    from embryograde_app.core.layout import read_mask
-    from models.canonical import canonical_view
-    from models.data import read_grey_uint8
+    from embryograde_app.core.io.layout import read_mask
+    from models.network.canonical import canonical_view
+    from models.training.data import read_grey_uint8
 
     for s in real_samples:
         image, mask = read_grey_uint8(s.image_path), read_mask(s.mask_path)
@@ -38,8 +38,8 @@ def test_the_view_holds_every_labelled_embryo_whole(real_samples):
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="real sequences live in ../shared (absent)")
 def test_the_view_finds_the_embryo_in_embryoscope_wells():
-    from embryograde_app.core.frames import open_frames
-    from models.canonical import canonical_view
+    from embryograde_app.core.io.frames import open_frames
+    from models.network.canonical import canonical_view
 
     for folder in sorted(p for p in REAL.iterdir() if p.is_dir()):
         seq = open_frames(folder)

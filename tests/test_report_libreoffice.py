@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from embryograde_app.core.reports import REPORT_COLUMNS, GradeRow, write_report
+from embryograde_app.core.project.grade_reports import REPORT_COLUMNS, GradeRow, write_report
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 

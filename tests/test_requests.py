@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from embryograde_app.core.requests import LruCache, ReplaceableQueue, neighbour_order
+from embryograde_app.core.view.requests import LruCache, ReplaceableQueue, neighbour_order
 
 
 def test_replace_drops_stale_work():
@@ -53,8 +53,8 @@ def test_neighbour_order():
 
 
 def test_readout_grades_and_flags_disagreement():
-    from embryograde_app.core.readouts import make_readout
-    from embryograde_app.core.schemes import get_scheme
+    from embryograde_app.core.domain.schemes import get_scheme
+    from embryograde_app.core.view.readouts import make_readout
 
     scheme = get_scheme()
     r = make_readout(scheme, 12.0, 30.0)
@@ -83,8 +83,8 @@ def test_readout_grades_and_flags_disagreement():
 )
 def test_a_shown_percentage_never_contradicts_its_grade(pct, decimals, text):
     """9.96 % is grade 1: shown as "10.0 %" beside "1 (good)" it would read as a mistake."""
-    from embryograde_app.core.readouts import make_readout, pct_text
-    from embryograde_app.core.schemes import get_scheme
+    from embryograde_app.core.domain.schemes import get_scheme
+    from embryograde_app.core.view.readouts import make_readout, pct_text
 
     scheme = get_scheme()
     assert pct_text(scheme, pct, decimals) == text
@@ -95,8 +95,8 @@ def test_a_shown_percentage_never_contradicts_its_grade(pct, decimals, text):
 
 def test_the_persons_answer_wins_the_readout():
     """Corrected to 6.9 % and reviewed, the big readout still showed the model's "2 (fair)" (issue 17)."""
-    from embryograde_app.core.readouts import PersonAnswer, make_readout
-    from embryograde_app.core.schemes import get_scheme
+    from embryograde_app.core.domain.schemes import get_scheme
+    from embryograde_app.core.view.readouts import PersonAnswer, make_readout
 
     scheme = get_scheme()
     by_mask = PersonAnswer(6.9, 6.9, "ann", from_mask=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from embryograde_app.core.cli import main
-from embryograde_app.core.grading import ensure_active_model
-from embryograde_app.core.store import ProjectStore
+from embryograde_app.cli import main
+from embryograde_app.core.grading.batch import ensure_active_model
+from embryograde_app.core.project.store import ProjectStore
 
 
 def _train(project, *extra: str) -> int:
@@ -60,8 +60,7 @@ def test_train_project_with_too_few_labels(tmp_path, tiny_weights, capsys):
 
 
 def test_models_lists_versions_and_rolls_back(project, capsys):
-    from embryograde_app.core import retraining as rt
-
+    from embryograde_app.core.training import retraining as rt
     candidate = rt.retrain(
         rt.RetrainSettings(project=str(project), epochs=1, batch_size=4, device="cpu", views=1, val_fraction=0.34)
     )

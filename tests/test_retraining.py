@@ -8,13 +8,13 @@ import os
 import numpy as np
 import pytest
 
-from embryograde_app.core import retraining as rt
-from embryograde_app.core.grading import ensure_active_model
-from embryograde_app.core.importers import import_into_project
-from embryograde_app.core.schemes import frag_pct
-from embryograde_app.core.store import ProjectError, ProjectStore
-from models.training import TrainingCancelled, TrainingError
-from models.weights import read_metadata, sha256_of
+from embryograde_app.core.domain.schemes import frag_pct
+from embryograde_app.core.grading.batch import ensure_active_model
+from embryograde_app.core.project.frame_import import import_into_project
+from embryograde_app.core.project.store import ProjectError, ProjectStore
+from embryograde_app.core.training import retraining as rt
+from models.inference.weights import read_metadata, sha256_of
+from models.training.loop import TrainingCancelled, TrainingError
 
 
 def _settings(project, **kw) -> rt.RetrainSettings:
@@ -125,7 +125,7 @@ def test_discard_leaves_nothing(project):
 def test_nan_loss_fails_and_keeps_the_old_model(project, monkeypatch):
     import torch
 
-    import models.training as training
+    import models.training.loop as training
 
     monkeypatch.setattr(training, "_reg_loss", lambda fraction, lo, hi: fraction.sum() * torch.tensor(float("nan")))
     with pytest.raises(TrainingError, match="loss became nan"):
@@ -154,7 +154,7 @@ def test_too_few_labels_is_a_clear_error(tmp_path, tiny_weights):
 
 
 def test_feature_cache_is_reused_across_runs_and_versions(project, tmp_path):
-    from embryograde_app.core.synthetic import generate_dataset
+    from embryograde_app.core.synth.generator import generate_dataset
 
     first = rt.retrain(_settings(project))
     assert first.cache["hits"] == 0 and first.cache["misses"] > 0
@@ -190,7 +190,7 @@ def test_stage1_then_stage2_makes_one_candidate(project):
 def test_stage1_follows_the_real_recipe(project):
     """Segmentation retraining moves the model to the canonical embryo view, mixes generator frames made once
     into the project, repeats the person's frames, and grades from the masks' area (area_input)."""
-    from models.weights import model_config_of
+    from models.inference.weights import model_config_of
 
     candidate = rt.retrain(_settings(project, stage="1", stage1_epochs=1, epochs=1))
     cfg = model_config_of(candidate.weights)
@@ -209,7 +209,7 @@ def test_stage1_follows_the_real_recipe(project):
 
 def test_refine_retrain_gives_a_model_without_a_refiner_one_and_trains_only_it(project):
     """The dock's "Mask edges" run: corrected masks train the boundary refiner; every other tensor is kept."""
-    from models.weights import load_model
+    from models.inference.weights import load_model
 
     updates = []
     candidate = rt.retrain(_settings(project, stage="refine", epochs=2, lr=1e-2), updates.append)
@@ -227,7 +227,7 @@ def test_refine_retrain_gives_a_model_without_a_refiner_one_and_trains_only_it(p
 
 def _other_weights(tiny_weights, path, version: str):
     """Weights unlike the project's, saved under ``version``."""
-    from models.weights import load_model, save_model
+    from models.inference.weights import load_model, save_model
 
     model, _meta = load_model(tiny_weights)
     next(model.parameters()).data *= 1.01  # a slightly different network: another file, another sha256

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from embryograde_app.core.export import reported_grade
-from embryograde_app.core.layout import DatasetLayout, LabelRow, LayoutError, read_labels, read_mask, write_labels
-from embryograde_app.core.schemes import frag_pct, get_scheme, load_schemes
+from embryograde_app.core.domain.schemes import frag_pct, get_scheme, load_schemes
+from embryograde_app.core.io.layout import DatasetLayout, LabelRow, LayoutError, read_labels, read_mask, write_labels
+from embryograde_app.core.project.csv_export import reported_grade
 
 
 def test_frag_pct_formula():

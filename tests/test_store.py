@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from embryograde_app.core.store import DB_NAME, MIGRATIONS, ProjectError, ProjectStore
+from embryograde_app.core.project.store import DB_NAME, MIGRATIONS, ProjectError, ProjectStore
 
 
 def _png(value: int, shape=(16, 16)) -> bytes:
@@ -65,7 +65,7 @@ def test_an_emptied_database_beside_project_data_is_refused_not_started_over(sto
 def test_database_errors_read_as_what_to_do():
     import sqlite3
 
-    from embryograde_app.core.store import describe_database_error
+    from embryograde_app.core.project.store import describe_database_error
 
     locked = describe_database_error(sqlite3.OperationalError("database is locked"), "/p")
     assert locked.startswith("/p: the project is in use by another program")
@@ -146,9 +146,9 @@ def test_model_registry_publish_and_rollback(store):
 
 def test_a_read_only_project_still_gives_its_report(labelled_project, tmp_path, monkeypatch, capsys):
     """An archived project (no write permission) opened with WAL switched on failed every command."""
-    from embryograde_app.core import store as store_mod
-    from embryograde_app.core.cli import main
-    from embryograde_app.core.store import DB_NAME, ProjectStore
+    from embryograde_app.cli import main
+    from embryograde_app.core.project import store as store_mod
+    from embryograde_app.core.project.store import DB_NAME, ProjectStore
 
     assert main(["grade", str(labelled_project)]) == 0
     capsys.readouterr()
@@ -175,7 +175,7 @@ def test_a_read_only_project_still_gives_its_report(labelled_project, tmp_path, 
 def test_sqlite_itself_refuses_writes_in_read_only_mode(labelled_project):
     import sqlite3
 
-    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.project.store import ProjectStore
 
     with ProjectStore(labelled_project, read_only=True) as store:
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
@@ -184,8 +184,8 @@ def test_sqlite_itself_refuses_writes_in_read_only_mode(labelled_project):
 
 def test_every_command_checks_a_damaged_project(labelled_project, tmp_path, capsys):
     """A damaged page let `grade` exit 0 ("graded 0, 48 already graded") while `export` found the damage."""
-    from embryograde_app.core.cli import main
-    from embryograde_app.core.store import DB_NAME, ProjectStore
+    from embryograde_app.cli import main
+    from embryograde_app.core.project.store import DB_NAME, ProjectStore
 
     assert main(["grade", str(labelled_project)]) == 0
     with ProjectStore(labelled_project) as store:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embryograde_app.core.layout import DatasetLayout, read_labels, read_mask
-from embryograde_app.core.schemes import BLASTOMERE, FRAGMENT, frag_pct, get_scheme
-from embryograde_app.core.synthetic import MAX_DRIFT, generate_dataset, plan_embryo, render_embryo
+from embryograde_app.core.domain.schemes import BLASTOMERE, FRAGMENT, frag_pct, get_scheme
+from embryograde_app.core.io.layout import DatasetLayout, read_labels, read_mask
+from embryograde_app.core.synth.generator import MAX_DRIFT, generate_dataset, plan_embryo, render_embryo
 
 SIZE = 96
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embryograde_app.core.timecourse import nearest_frame, series_arrays
+from embryograde_app.core.view.timecourse_points import nearest_frame, series_arrays
 
 
 def test_nearest_frame_empty_is_none():

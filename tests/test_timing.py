@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from embryograde_app.core.cli import main
-from embryograde_app.core.reports import REPORT_COLUMNS_V1, read_report, write_embryo_summary
-from embryograde_app.core.schemes import get_scheme
-from embryograde_app.core.store import ProjectError, ProjectStore, Timing
-from embryograde_app.core.timing import FramePoint, answer_pct, frame_hours, grade_in_window, project_day_grades
+from embryograde_app.cli import main
+from embryograde_app.core.domain.schemes import get_scheme
+from embryograde_app.core.project.grade_reports import REPORT_COLUMNS_V1, read_report, write_embryo_summary
+from embryograde_app.core.project.store import ProjectError, ProjectStore, Timing
+from embryograde_app.core.project.timing import FramePoint, answer_pct, frame_hours, grade_in_window, project_day_grades
 
 SCHEME = get_scheme("istanbul2011")
 
@@ -112,7 +112,7 @@ def test_a_report_from_before_mask_source_is_still_read_and_summarised(tmp_path)
 
 
 def test_the_printable_report_has_a_page_per_embryo_with_day_grades_plot_and_frames(timed_project, tmp_path):
-    from embryograde_app.core.embryo_report import write_embryo_report
+    from embryograde_app.core.project.printable_report import write_embryo_report
 
     store, embryo, ids = timed_project
     out = tmp_path / "report.html"

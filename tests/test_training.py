@@ -7,9 +7,9 @@ import re
 import pytest
 import torch
 
-from embryograde_app.core.training_data import samples_from_layout
-from models.training import TrainConfig, TrainingCancelled, TrainingError, train
-from models.weights import load_model, save_model
+from embryograde_app.core.training.samples import samples_from_layout
+from models.inference.weights import load_model, save_model
+from models.training.loop import TrainConfig, TrainingCancelled, TrainingError, train
 
 
 def _cfg(model_cfg, **kw) -> TrainConfig:
@@ -108,7 +108,7 @@ def test_cancel_raises_and_resume_continues(tiny_dataset, tiny_model_config, tmp
 
 
 def test_nan_loss_is_reported(tiny_dataset, tiny_model_config, monkeypatch):
-    import models.training as training
+    import models.training.loop as training
 
     monkeypatch.setattr(training, "segmentation_loss", lambda logits, *_: logits.sum() * float("nan"))
     with pytest.raises(TrainingError, match="loss became nan"):
@@ -116,7 +116,7 @@ def test_nan_loss_is_reported(tiny_dataset, tiny_model_config, monkeypatch):
 
 
 def test_device_selection():
-    from models.device import select_device
+    from models.inference.device import select_device
 
     assert select_device("auto").type in {"cpu", "cuda", "mps"}
     assert select_device("cpu").type == "cpu"
@@ -127,7 +127,7 @@ def test_device_selection():
 
 def test_stage2_area_input_over_plain_stage1_weights(tiny_weak_dataset, stage1_weights):
     """init_overrides widens the regression head's input; the seg head joins the frozen half."""
-    from models.attnregdeeplab import AREA_FEATURES
+    from models.network.attnregdeeplab import AREA_FEATURES
 
     before, _ = load_model(stage1_weights)
     result = train(
@@ -151,8 +151,8 @@ def test_init_overrides_that_touch_frozen_tensors_are_refused(tiny_weak_dataset,
 
 def test_stage1_validation_loss_ignores_the_untrained_regression_head(tiny_dataset, stage1_weights):
     """Stage 1 picks its best epoch by the segmentation loss alone; e2e also counts the regression."""
-    from models.data import SegRegDataset
-    from models.training import _evaluate_images
+    from models.training.data import SegRegDataset
+    from models.training.loop import _evaluate_images
 
     model, _ = load_model(stage1_weights)
     loader = torch.utils.data.DataLoader(SegRegDataset(samples_from_layout(tiny_dataset), 64), batch_size=4)
@@ -199,7 +199,7 @@ def test_stage2_leaves_the_refiner_alone(tiny_weak_dataset, tiny_model_config, t
     stage1 = train(_cfg(model_cfg, stage="1", epochs=1), samples_from_layout(tiny_dataset)).model
     refine_before = {k: v.clone() for k, v in stage1.state_dict().items() if k.startswith("seg_head.refine.")}
     assert refine_before
-    from models.training import set_trainable
+    from models.training.loop import set_trainable
 
     set_trainable(stage1, "2")
     assert not any(p.requires_grad for n, p in stage1.named_parameters() if n.startswith("seg_head.refine."))
@@ -217,7 +217,7 @@ def test_an_undecodable_training_frame_says_why(tmp_path):
     import cv2
     import numpy as np
 
-    from models.data import read_grey_uint8
+    from models.training.data import read_grey_uint8
 
     good = cv2.imencode(".png", np.zeros((16, 16), np.uint8))[1].tobytes()
     cases = {"empty.png": (b"", "empty file"), "cut.png": (good[:40], "corrupt or truncated PNG (40 bytes)")}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models import AttnRegDeepLab
-from models.weights import WeightsError, load_model, save_model
+from models.inference.weights import WeightsError, load_model, save_model
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_an_edited_sidecar_is_refused_naming_it(model, tmp_path, edit, message):
 
 
 def test_config_keeps_whole_floats_and_ignores_unknown_keys(tiny_model_config):
-    from models.attnregdeeplab import ModelConfig
+    from models.network.attnregdeeplab import ModelConfig
 
     d = {**tiny_model_config.to_dict(), "input_size": 64.0, "from_the_future": True}
     assert ModelConfig.from_dict(d) == tiny_model_config
@@ -118,7 +118,7 @@ def test_tensors_the_network_does_not_use_are_refused(model, tmp_path):
     """Weights saved from a bigger network (a refiner, say) under a config without it."""
     from safetensors.torch import save_file
 
-    from models.weights import sha256_of
+    from models.inference.weights import sha256_of
 
     path = tmp_path / "m.safetensors"
     save_model(path, model)

@@ -23,7 +23,7 @@ def run_gui(project: str | None = None, demo: str | None = None) -> int:
         path = last if last and Path(str(last)).exists() else None
     grade_demo = False
     if path is None and demo:
-        from embryograde_app.core.demo import ensure_demo_project, needs_grading
+        from embryograde_app.core.project.demo import ensure_demo_project, needs_grading
 
         print(f"preparing the demo project in {demo} …", file=sys.stderr)
         path = str(ensure_demo_project(demo))

@@ -14,10 +14,10 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoGroup, QUndoStack
 
-from embryograde_app.core.corrections import Corrections, MaskDocument
-from embryograde_app.core.editing import MaskPatch, fill_polygon, flood_fill, paint_segment
-from embryograde_app.core.schemes import BLASTOMERE, frag_pct
-from embryograde_app.core.store import ProjectStore
+from embryograde_app.core.domain.schemes import BLASTOMERE, frag_pct
+from embryograde_app.core.project.corrections import Corrections, MaskDocument
+from embryograde_app.core.project.store import ProjectStore
+from embryograde_app.core.view.editing import MaskPatch, fill_polygon, flood_fill, paint_segment
 from embryograde_app.ui.mask_editor import EditorItem, Tool
 
 UNDO_LIMIT = 200  # steps kept per frame

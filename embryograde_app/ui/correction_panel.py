@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.schemes import BLASTOMERE, FRAGMENT
+from embryograde_app.core.domain.schemes import BLASTOMERE, FRAGMENT
 from embryograde_app.ui.correction_controller import CorrectionController
 from embryograde_app.ui.mask_editor import Tool
 

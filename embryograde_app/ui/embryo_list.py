@@ -6,9 +6,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidget, QWidget
 
-from embryograde_app.core.collection import Collection
-from embryograde_app.core.readouts import pct_text
-from embryograde_app.core.schemes import GradingScheme
+from embryograde_app.core.domain.schemes import GradingScheme
+from embryograde_app.core.project.collection import Collection
+from embryograde_app.core.view.readouts import pct_text
 
 
 class EmbryoList(QListWidget):
@@ -21,8 +21,8 @@ class EmbryoList(QListWidget):
 
     def fill(self, collection: Collection, scheme: GradingScheme, keep_row: bool = True) -> None:
         """Refill without emitting row changes (the window decides what a refill means for the views)."""
-        from embryograde_app.core.summaries import embryo_grades
-        from embryograde_app.core.timing import project_day_grades
+        from embryograde_app.core.project.summaries import embryo_grades
+        from embryograde_app.core.project.timing import project_day_grades
 
         store = collection.store
         grades = embryo_grades(store, scheme) if store is not None else {}

@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QWidget
 
-from embryograde_app.core.overlays import CLASS_COLOURS, embryo_box, heat_lut, heat_rgba, mask_rgba
+from embryograde_app.core.view.overlays import CLASS_COLOURS, embryo_box, heat_lut, heat_rgba, mask_rgba
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 WHEEL_SCALE = -1.0 / 20.0  # about 11 % per wheel notch (pyqtgraph's default is about 28 %)

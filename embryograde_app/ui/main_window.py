@@ -21,12 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.collection import Collection, EmbryoEntry, open_collection
-from embryograde_app.core.frames import FrameReadError, NoFramesError
-from embryograde_app.core.readouts import person_answer
-from embryograde_app.core.requests import LruCache, neighbour_order
-from embryograde_app.core.schemes import frag_pct
-from embryograde_app.core.store import set_person
+from embryograde_app.core.domain.schemes import frag_pct
+from embryograde_app.core.io.frames import FrameReadError, NoFramesError
+from embryograde_app.core.project.collection import Collection, EmbryoEntry, open_collection
+from embryograde_app.core.project.store import set_person
+from embryograde_app.core.view.readouts import person_answer
+from embryograde_app.core.view.requests import LruCache, neighbour_order
 from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.embryo_list import EmbryoList
 from embryograde_app.ui.image_views import LinkedViews
@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
     def reload_project(self) -> None:
         """List the open project's frames again (after an import) on the same store connection: undo histories
         and corrections still waiting to be saved stay as they are, which reopening the project would drop."""
-        from embryograde_app.core.collection import open_project_collection
+        from embryograde_app.core.project.collection import open_project_collection
 
         if self.collection is None or self.collection.store is None:  # a plain folder opened meanwhile
             return
@@ -438,7 +438,7 @@ class MainWindow(QMainWindow):
         marks = []
         store = self.collection.store
         if store is not None:
-            from embryograde_app.core.summaries import frame_series, label_marks
+            from embryograde_app.core.project.summaries import frame_series, label_marks
 
             ids = [entry.frame_id(i) for i in range(len(entry))]
             model, area = frame_series(store, ids)

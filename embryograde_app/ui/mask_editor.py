@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem
 
-from embryograde_app.core.editing import pixel_under
+from embryograde_app.core.view.editing import pixel_under
 
 CLOSE_POLYGON_PX = 8  # a click this close (screen pixels) to the first vertex closes the polygon
 

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from embryograde_app.core.overlays import CLASS_COLOURS
-from embryograde_app.core.schemes import DEFAULT_SCHEME, GradingScheme, get_scheme, load_schemes
-from embryograde_app.core.store import login_name
+from embryograde_app.core.domain.schemes import DEFAULT_SCHEME, GradingScheme, get_scheme, load_schemes
+from embryograde_app.core.project.store import login_name
+from embryograde_app.core.view.overlays import CLASS_COLOURS
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 

@@ -130,7 +130,7 @@ class ProjectActions(QObject):
     def set_timing(self, timing, every_embryo: bool = False) -> bool:
         """The current embryo's (or every embryo's) timing: hours for every frame, the time course in hours, the
         day-2 and day-3 grades in the embryo list and the report."""
-        from embryograde_app.core.store import ProjectError
+        from embryograde_app.core.project.store import ProjectError
 
         target = self._timing_target()
         if target is None:
@@ -146,7 +146,7 @@ class ProjectActions(QObject):
         return True
 
     def new_project(self, folder: str | Path) -> bool:
-        from embryograde_app.core.store import ProjectError, ProjectStore
+        from embryograde_app.core.project.store import ProjectError, ProjectStore
 
         folder = Path(folder)
         if folder.exists() and any(folder.iterdir()) and not ProjectStore.is_project(folder):

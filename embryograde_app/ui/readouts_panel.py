@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QWidget
 
-from embryograde_app.core.layout import LabelRow
-from embryograde_app.core.readouts import PersonAnswer, make_readout
-from embryograde_app.core.schemes import GradingScheme, frag_pct
+from embryograde_app.core.domain.schemes import GradingScheme, frag_pct
+from embryograde_app.core.io.layout import LabelRow
+from embryograde_app.core.view.readouts import PersonAnswer, make_readout
 
 if TYPE_CHECKING:
     from embryograde_app.workers import FramePrediction

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.review import ReviewFilter, next_needing_review, quick_ranges, review_states
-from embryograde_app.core.schemes import GradingScheme
-from embryograde_app.core.store import LabelValue, ProjectError, ProjectStore
+from embryograde_app.core.domain.schemes import GradingScheme
+from embryograde_app.core.project.review import ReviewFilter, next_needing_review, quick_ranges, review_states
+from embryograde_app.core.project.store import LabelValue, ProjectError, ProjectStore
 
 
 @dataclass(frozen=True)

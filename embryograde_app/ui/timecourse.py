@@ -15,9 +15,9 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QWidget
 
-from embryograde_app.core.schemes import GradingScheme
-from embryograde_app.core.timecourse import nearest_value, series_arrays
-from embryograde_app.core.timing import GRADING_DAYS, WINDOW_H
+from embryograde_app.core.domain.schemes import GradingScheme
+from embryograde_app.core.project.timing import GRADING_DAYS, WINDOW_H
+from embryograde_app.core.view.timecourse_points import nearest_value, series_arrays
 
 BACKGROUND = "#151515"
 AXIS_COLOUR = "#9a9a9a"

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.store import Timing
-from embryograde_app.core.timing import GRADING_DAYS, WINDOW_H
+from embryograde_app.core.project.store import Timing
+from embryograde_app.core.project.timing import GRADING_DAYS, WINDOW_H
 
 
 class TimingDialog(QDialog):

@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.retraining import (
+from embryograde_app.core.project.store import current_user
+from embryograde_app.core.training.retraining import (
     NO_HELD_OUT_OVERRIDE,
     STAGES,
     Candidate,
@@ -41,7 +42,6 @@ from embryograde_app.core.retraining import (
     discard,
     model_versions,
 )
-from embryograde_app.core.store import current_user
 from embryograde_app.ui.preferences import read_scheme
 from embryograde_app.workers import RetrainRunner, TaskRunner, TaskSpec
 
@@ -63,13 +63,13 @@ PHASE_TEXT = {
 
 
 def _publish_job(candidate: Candidate, override: str | None, progress, should_stop) -> str:
-    from embryograde_app.core.retraining import publish
+    from embryograde_app.core.training.retraining import publish
 
     return str(publish(candidate, override=override))
 
 
 def _rollback_job(project: str, version: str, progress, should_stop) -> str:
-    from embryograde_app.core.retraining import rollback
+    from embryograde_app.core.training.retraining import rollback
 
     return str(rollback(project, version))
 

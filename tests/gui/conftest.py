@@ -71,7 +71,7 @@ class FakePrediction:
 
 
 class FakePredictor:
-    """Numpy stand-in for models.predictor.Predictor: deterministic, optionally slow, no torch."""
+    """Numpy stand-in for models.inference.predictor.Predictor: deterministic, optionally slow, no torch."""
 
     version = "fake-1"
     device = "cpu"

@@ -15,13 +15,13 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QSpinBox, QToolButton
 
-from embryograde_app.core.editing import paint_segment, polygon_mask
+from embryograde_app.core.view.editing import paint_segment, polygon_mask
 
 
 @pytest.fixture
 def project(tmp_path, tiny_dataset):
     """A project made from the tiny dataset with its masks removed from embryo 1 (nothing to start from)."""
-    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.project.frame_import import import_into_project
 
     path = tmp_path / "proj"
     import_into_project(path, [tiny_dataset])
@@ -40,7 +40,7 @@ def win(make_window, project, fake_predictor):
 @pytest.fixture
 def bare_win(make_window, tmp_path, tiny_dataset, fake_predictor):
     """A project of one embryo's frames without any mask: what a person starts from on a new time-lapse."""
-    from embryograde_app.core.importers import import_into_project
+    from embryograde_app.core.project.frame_import import import_into_project
 
     project = tmp_path / "frames_only"
     import_into_project(project, [tiny_dataset / "frames" / "E001"])
@@ -152,7 +152,7 @@ def test_eraser_fill_and_keys(win, qtbot):
     QTest.keyClick(win, Qt.Key.Key_F)  # the fill tool's shortcut
     assert win.editor.tool.value == "fill"
     _click(win, 1.5, 1.5)  # background corner: the whole connected background becomes fragment
-    from embryograde_app.core.editing import flood_fill
+    from embryograde_app.core.view.editing import flood_fill
 
     flood_fill(expected, 1, 1, 2)
     assert (win.corrections.working_mask(fid) == expected).all()
@@ -272,7 +272,7 @@ def test_an_edit_that_fails_half_way_leaves_no_trace(win):
 
 def test_an_import_keeps_undo_histories_and_unsaved_corrections(win, qtbot, tmp_path, monkeypatch):
     """New frames are listed on the same store connection: nothing the person drew is dropped."""
-    from embryograde_app.core.synthetic import generate_dataset
+    from embryograde_app.core.synth.generator import generate_dataset
 
     fid = _current_frame_id(win)
     store = win.collection.store
@@ -368,7 +368,7 @@ def test_range_labels_review_and_csv(win, qtbot, tmp_path):
     win.review_panel.go_to_next_needing_review()
     assert win.embryo_list.currentRow() == 1 and win.frame_slider.value() == 0  # on to the next embryo
 
-    from embryograde_app.core.export import export_project_csv
+    from embryograde_app.core.project.csv_export import export_project_csv
 
     out = tmp_path / "report.csv"
     export_project_csv(win.collection.root, out)
@@ -400,7 +400,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_a_killed_process_loses_at_most_the_stroke_being_drawn(project, tmp_path):
-    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.project.store import ProjectStore
 
     with ProjectStore(project) as store:
         fid = store.frames()[0].id
@@ -427,8 +427,7 @@ def test_a_killed_process_loses_at_most_the_stroke_being_drawn(project, tmp_path
 
 def test_the_persons_label_wins_the_readout_at_once(bare_win, settings):
     """A range label set on the frame on screen is the grade shown, with who set it, without leaving the frame."""
-    from embryograde_app.core import store as store_mod
-
+    from embryograde_app.core.project import store as store_mod
     win = bare_win
 
     store_mod.set_person("ann")
@@ -516,7 +515,7 @@ def test_label_changes_undo_and_redo_with_ctrl_z_like_strokes(win, qtbot):
 
 def test_timing_gives_hours_the_plot_in_hours_and_the_day_2_grade(bare_win, qtbot):
     """EmbryoScope names carry no time: Grading ▸ Set timing gives every frame its hours post-insemination."""
-    from embryograde_app.core.store import Timing
+    from embryograde_app.core.project.store import Timing
     from embryograde_app.ui.timing_dialog import TimingDialog
 
     win = bare_win

@@ -66,8 +66,8 @@ def test_playback_runs_to_the_end_and_stops(window, qtbot):
 
 def test_the_frame_label_gives_hours_since_insemination(window, tiny_dataset, make_window, tmp_path, fake_predictor):
     """Fragmentation is graded at set times (day 2 at about 44 h): the time is shown beside the frame number."""
-    from embryograde_app.core.importers import import_into_project
-    from embryograde_app.core.layout import read_labels
+    from embryograde_app.core.io.layout import read_labels
+    from embryograde_app.core.project.frame_import import import_into_project
 
     hours = {(r.embryo_id, r.frame): r.time_h for r in read_labels(tiny_dataset / "labels.csv")}
     assert f"{hours[('E000', 0)]:.1f} h" in window.frame_label.text()  # a layout-v1 dataset
@@ -78,8 +78,8 @@ def test_the_frame_label_gives_hours_since_insemination(window, tiny_dataset, ma
 
 
 def test_readout_matches_the_stored_mask(window, tiny_dataset):
-    from embryograde_app.core.layout import read_mask
-    from embryograde_app.core.schemes import frag_pct
+    from embryograde_app.core.domain.schemes import frag_pct
+    from embryograde_app.core.io.layout import read_mask
 
     window.findChild(QComboBox, "mask_source_combo").setCurrentIndex(MASK_STORED)  # the stored mask
     window.findChild(QListWidget, "embryo_list").setCurrentRow(2)
@@ -366,7 +366,7 @@ def test_a_scheme_gone_from_the_scheme_file_falls_back_to_the_default(make_windo
 
 def test_views_frame_the_embryo_and_keep_a_persons_own_zoom(window, qtbot):
     """A new embryo is framed once a mask says where it is; Z and 0 re-frame it or show the whole well."""
-    from embryograde_app.core.overlays import embryo_box
+    from embryograde_app.core.view.overlays import embryo_box
 
     def framed(box) -> bool:
         """The view shows the box, tight along one axis (the other follows the widget's aspect ratio)."""
@@ -400,7 +400,7 @@ def test_help_lists_the_shortcuts_quit_and_the_reviewers_name(make_window, tiny_
     """Issue 17 point 7: discoverable shortcuts, File ▸ Quit, and the name recorded with reviews."""
     from PySide6.QtGui import QAction
 
-    from embryograde_app.core import store as store_mod
+    from embryograde_app.core.project import store as store_mod
     from embryograde_app.ui.shortcuts import ShortcutsDialog, shortcut_rows
 
     settings.setValue("reviewer_name", "Dr. Ana Ruiz")
@@ -422,7 +422,7 @@ def test_help_lists_the_shortcuts_quit_and_the_reviewers_name(make_window, tiny_
 
 
 def test_the_embryo_is_the_star_at_1600x1000_and_nothing_scrolls_at_1280x800(window, qtbot):
-    from embryograde_app.core.overlays import embryo_box
+    from embryograde_app.core.view.overlays import embryo_box
 
     window.resize(1600, 1000)
     window.show()

@@ -50,8 +50,8 @@ def test_new_project_import_grade_export(qtbot, settings, tmp_path, tiny_dataset
 
 
 def test_cancel_grade_all_keeps_what_was_graded(qtbot, settings, tmp_path, tiny_dataset, tiny_weights):
-    from embryograde_app.core.importers import import_into_project
-    from embryograde_app.core.store import ProjectStore
+    from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.store import ProjectStore
     from embryograde_app.ui import create_main_window
 
     import_into_project(tmp_path / "proj", [tiny_dataset])
@@ -72,8 +72,7 @@ def test_cancel_grade_all_keeps_what_was_graded(qtbot, settings, tmp_path, tiny_
 
 
 def test_a_read_only_project_opens_for_viewing_and_says_so(make_window, project, fake_predictor, monkeypatch):
-    from embryograde_app.core import store as store_mod
-
+    from embryograde_app.core.project import store as store_mod
     monkeypatch.setattr(store_mod, "_writable", lambda root, db: False)
     window = make_window(project, fake_predictor)
     assert window.collection.store.read_only

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
-from embryograde_app.core.schemes import get_scheme
+from embryograde_app.core.domain.schemes import get_scheme
 from embryograde_app.ui.timecourse import TimeCoursePlot
 
 

@@ -1,0 +1,1 @@
+"""The synthetic time-lapse generator and the demo project built from it."""

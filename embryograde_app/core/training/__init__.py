@@ -1,0 +1,1 @@
+"""Retraining a project's model from its corrections, and validating models on datasets."""

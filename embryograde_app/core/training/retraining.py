@@ -1,0 +1,637 @@
+"""Retraining from the project's corrections: gather, train, compare, then publish or discard; roll back.
+
+Qt-free, so `train --project` and the window's background worker run the same code. A run writes only a
+candidate file under PROJECT/models/candidates/; the active model changes in publish() and rollback()
+alone, each one SQLite transaction. A cancelled, failed (NaN loss, out of memory) or discarded run
+therefore leaves the model in use untouched. Features of the frozen network are cached on disk under
+PROJECT/cache/features, keyed by the frozen weights and the frame's bytes, so a second retrain on a grown
+dataset only runs the network on frames it has not seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embryograde_app.core.domain.schemes import DEFAULT_SCHEME
+from embryograde_app.core.grading.batch import ensure_active_model, register_weights, share_onnx_export
+from embryograde_app.core.io.atomic import atomic_write_bytes
+from embryograde_app.core.project.store import ProjectError, ProjectStore
+
+CANDIDATES_DIR = "models/candidates"
+FEATURE_CACHE_DIR = "cache/features"
+DICE_TOLERANCE = 0.01  # ARCHITECTURE.md section 4: stage 2 must not lower fragment Dice by more than this
+STAGES = {
+    "2": "grading head (stage 2)",
+    "1": "segmentation, then grading head (stage 1 + 2)",
+    "refine": "mask edges: the boundary refiner, from corrected masks",
+}
+REFINE_WIDTH = 24  # the refiner given to a model that has none (the bundled model's width)
+
+
+class RetrainError(ValueError):
+    """A retrain that cannot start or finish (too few labels, a bad weights file); the message says why."""
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """Everything a run needs, copied on the caller's thread before the run starts."""
+
+    project: str
+    stage: str = "2"  # "2": grading head only; "1": fine-tune segmentation (stage 1), then stage 2; "refine"
+    epochs: int = 30  # stage 2
+    stage1_epochs: int = 10
+    batch_size: int = 8
+    lr: float = 1e-3  # stage 2
+    stage1_lr: float = 3e-4  # fine-tuning: lower than training from scratch
+    device: str = "auto"
+    val_fraction: float = 0.25
+    seed: int = 0
+    patience: int = 8
+    views: int = 4  # stage 2: flips/rotations of each frame
+    crop: int | None = None  # stage 1: random crops around the embryo (faster steps)
+    init_weights: str | None = None  # None: the project's active model
+    scheme: str = DEFAULT_SCHEME
+    max_minutes: float | None = None
+    # Stage "1" follows the real-embryo recipe (models/training/real_recipe.py): the person's frames, repeated, mixed
+    # with this many generator frames (made once into PROJECT/cache/generator), which keep what the generator
+    # taught while a few corrections teach the real look.
+    generator_frames: int = 64
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise RetrainError(f"stage must be one of {', '.join(STAGES)} (got {self.stage!r})")
+        if min(self.epochs, self.stage1_epochs, self.batch_size) < 1:
+            raise RetrainError("epochs and batch size must be at least 1")
+
+
+@dataclass(frozen=True)
+class RetrainUpdate:
+    """One progress report: the phase, the training position and losses, and the whole run's fraction done."""
+
+    phase: str  # "features", "stage 1", "stage 2", "stage refine", "evaluate"
+    stage: str
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    train_loss: float | None = None
+    val_loss: float | None = None  # set once per epoch, at its end
+    fraction: float = 0.0
+
+    @property
+    def epoch_end(self) -> bool:
+        return self.val_loss is not None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A trained model waiting for the user's decision: its file, and metrics before/after on held-out embryos."""
+
+    project: str
+    version: str
+    parent_version: str
+    stage: str
+    weights: str
+    before: dict
+    after: dict
+    data_summary: dict
+    history: list[dict]
+    device: str
+    seconds: float
+    cache: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    active_version: str | None = None  # the model in use when training began: publish() refuses if it changed
+
+    @property
+    def acceptable(self) -> bool:
+        """Validated on held-out embryos and no worse on MAE, range violations or fragment Dice."""
+        return not self.warnings
+
+    @property
+    def validated(self) -> bool:
+        """At least one embryo was held out of training and measured: the evidence a publish needs."""
+        return bool(self.data_summary.get("val_embryos"))
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: str
+    parent_version: str | None
+    created_at: float
+    active: bool
+    metrics: dict
+    data_summary: dict
+    path: Path
+
+
+UpdateFn = Callable[[RetrainUpdate], None]
+StopFn = Callable[[], bool]
+
+
+# ------------------------------------------------------------------------------------ samples
+def gather_samples(store: ProjectStore) -> list:
+    """Every frame a person labelled (ProjectStore.person_labels): the latest human or imported mask gives the
+    exact %, else the range label. A mask wins over a range label (it is the exact truth); model-authored masks
+    are never training data.
+    """
+    from models.training.data import Sample
+
+    labels = store.person_labels()
+    return [
+        Sample(
+            str(frame.image_path),
+            frame.embryo_key,
+            frame.frame_number,
+            None if label.mask_path is None else str(label.mask_path),
+            label.lo,
+            label.hi,
+        )
+        for frame in store.frames()
+        if (label := labels.get(frame.id)) is not None
+    ]
+
+
+# ------------------------------------------------------------------------------------ the run
+def retrain(
+    settings: RetrainSettings, on_update: UpdateFn | None = None, should_stop: StopFn | None = None
+) -> Candidate:
+    """Train on the project's labels and save a candidate; the active model is not changed.
+
+    Raises models.training.loop.TrainingCancelled when should_stop() turns true, TrainingError on NaN loss or
+    out-of-memory, RetrainError on too few labels; in every case no candidate file is left behind.
+    """
+    import torch
+
+    from models.inference.device import describe_device, release_device_memory, select_device
+    from models.inference.weights import WeightsError, read_metadata
+    from models.training.data import split_by_embryo
+    from models.training.loop import TrainingError
+
+    root = Path(settings.project)
+    emit = on_update or (lambda _u: None)
+    with ProjectStore(root) as store:
+        try:
+            if settings.init_weights:  # a starting point only: registered, but the model in use stays as it is
+                parent_version, parent_path = register_weights(store, settings.init_weights, activate=False)
+            else:
+                parent_version, parent_path = ensure_active_model(store)
+        except (WeightsError, ProjectError, OSError) as exc:
+            raise RetrainError(f"cannot use the starting model: {exc}") from exc
+        active = store.active_model()
+        active_version = active["version"] if active is not None else None
+        samples = gather_samples(store)
+    labelled = [s for s in samples if settings.stage == "2" or s.mask_path]
+    if len(labelled) < 2:
+        what = "a corrected mask or a range label" if settings.stage == "2" else "a corrected mask"
+        raise RetrainError(f"retraining needs at least 2 frames with {what}; this project has {len(labelled)}")
+    # One split by embryo for every stage and for the before/after comparison: nothing seen in training is scored.
+    _, held_out = split_by_embryo(labelled, settings.val_fraction, settings.seed)
+    val_embryos = tuple(sorted({s.embryo_id for s in held_out}))
+    device = select_device(settings.device)
+    parent_meta = read_metadata(parent_path)
+    sweep_abandoned_candidates(root)
+    version = _new_version(root, settings.stage)
+    candidates = root / CANDIDATES_DIR
+    candidates.mkdir(parents=True, exist_ok=True)
+    out = candidates / f"{version}.safetensors"
+    stage1_out = candidates / f"{version}.stage1.safetensors"
+    plan = {"1": [("1", 0.7), ("2", 0.25)], "2": [("2", 0.95)], "refine": [("refine", 0.95)]}[settings.stage]
+    t0 = time.monotonic()
+    try:
+        init, history, summary, done = str(parent_path), [], {}, 0.0
+        generator = _generator_samples(root, settings.generator_frames) if settings.stage == "1" else []
+        for stage, weight in plan:
+            if settings.stage == "1":  # segmentation and grading: the real-embryo recipe
+                cfg, stage_samples = _recipe_stage(settings, stage, init, root, val_embryos, samples, generator)
+            else:
+                cfg, stage_samples = _train_config(settings, stage, init, root, val_embryos), samples
+            emit(RetrainUpdate("features" if stage == "2" else f"stage {stage}", stage, fraction=done))
+            result = _train_stage(cfg, stage_samples, emit, should_stop, done, weight)
+            history += [dict(h, stage=stage) for h in result.history]
+            summary[f"stage{stage}"] = result.data_summary
+            done += weight
+            if stage == "1":
+                _save(stage1_out, result.model, {"version": f"{version}-stage1"}, parent_meta)
+                init = str(stage1_out)
+        cache = {k[len("cache_") :]: v for k, v in result.val_metrics.items() if k.startswith("cache_")}
+        meta = {
+            "version": version,
+            "parent": {"version": parent_version, "sha256": parent_meta.get("sha256")},
+            "stage": settings.stage,
+            "data": summary,
+            "history": history,
+            "device": str(device),
+            "train_seconds": round(time.monotonic() - t0, 1),
+        }
+        _save(out, result.model, meta, parent_meta)
+        del result
+        emit(RetrainUpdate("evaluate", settings.stage, fraction=done))
+        val = [s for s in samples if s.embryo_id in set(val_embryos)]
+        before = _evaluate(parent_path, val, settings, device, should_stop)
+        after = _evaluate(out, val, settings, device, should_stop)
+        if device.type == "cpu":  # a workstation without a GPU grades on ONNX Runtime
+            _export_for_the_cpu(out)
+        emit(RetrainUpdate("evaluate", settings.stage, fraction=1.0))
+    except torch.OutOfMemoryError as exc:
+        _remove_weights(out)
+        raise TrainingError(f"out of memory on {device}: lower the batch size or use the CPU") from exc
+    except BaseException:
+        _remove_weights(out)
+        raise
+    finally:
+        _remove_weights(stage1_out)
+        release_device_memory(device)
+    return Candidate(
+        project=str(root),
+        version=version,
+        parent_version=parent_version,
+        stage=settings.stage,
+        weights=str(out),
+        before=before,
+        after=after,
+        data_summary={"stages": summary, "val_embryos": list(val_embryos), "frames": len(samples)},
+        history=history,
+        device=describe_device(device),
+        seconds=time.monotonic() - t0,
+        cache=cache,
+        warnings=compare(before, after, bool(val)),
+        active_version=active_version,
+    )
+
+
+def _train_config(settings: RetrainSettings, stage: str, init: str, root: Path, val_embryos: tuple[str, ...]):
+    from models.inference.weights import model_config_of
+    from models.training.loop import TrainConfig
+
+    overrides = {}
+    if stage == "refine" and model_config_of(init).refine_width == 0:
+        overrides["refine_width"] = REFINE_WIDTH
+    return TrainConfig(
+        stage=stage,
+        epochs=settings.stage1_epochs if stage == "1" else settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.stage1_lr if stage == "1" else settings.lr,
+        val_fraction=settings.val_fraction,
+        seed=settings.seed,
+        patience=settings.patience,
+        device=settings.device,
+        init_weights=init,
+        init_overrides=overrides,
+        stage2_views=settings.views,
+        cache_dir=str(root / FEATURE_CACHE_DIR),
+        crop=settings.crop,
+        max_minutes=settings.max_minutes,
+        val_embryos=val_embryos,
+    )
+
+
+def _recipe(settings: RetrainSettings):
+    from models.training.real_recipe import RealRecipe
+
+    default = RealRecipe()
+    return RealRecipe(
+        stage1_minutes=settings.max_minutes,
+        stage1_epochs=settings.stage1_epochs,
+        stage1_schedule_epochs=default.stage1_schedule_epochs,
+        stage1_lr=settings.stage1_lr,
+        stage1_crop=settings.crop or default.stage1_crop,
+        synth_frames=settings.generator_frames,
+        real_repeats=8,  # with 64 generator frames: the mix bench.correction_curve measured
+        stage2_epochs=settings.epochs,
+        stage2_lr=settings.lr,
+        stage2_views=settings.views,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        device=settings.device,
+    )
+
+
+def _recipe_stage(settings: RetrainSettings, stage: str, init: str, root: Path, val_embryos, samples, generator):
+    """Stage 1 or 2 of the real-embryo recipe on the project's frames; the held-out embryos validate."""
+    from models.training import real_recipe
+    recipe = _recipe(settings)
+    held_out = set(val_embryos)
+    common = {
+        "val_embryos": val_embryos,
+        "patience": settings.patience,
+        "cache_dir": str(root / FEATURE_CACHE_DIR),
+    }
+    if stage == "1":
+        cfg = real_recipe.stage1_config(recipe, init, **common)
+        return cfg, real_recipe.stage1_samples(samples, generator, recipe, held_out)
+    cfg = real_recipe.stage2_config(recipe, init, **common)
+    return cfg, real_recipe.stage2_samples(samples, generator, recipe, held_out)
+
+
+GENERATOR_DIR = "cache/generator"
+GENERATOR_SEED = 1004  # not a seed of the bundled model's training or test sets
+
+
+def _generator_samples(root: Path, frames: int) -> list:
+    """Generator frames for the recipe's mix, written once per project (to a temporary folder, then renamed,
+    so a run killed half-way leaves nothing half-written that a later run would trust)."""
+    import shutil
+    import tempfile
+
+    from embryograde_app.core.synth.generator import generate_dataset
+    from embryograde_app.core.training.samples import samples_from_layout
+
+    if frames <= 0:
+        return []
+    folder = root / GENERATOR_DIR / f"seed{GENERATOR_SEED}_{frames}"
+    if not (folder / "labels.csv").exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".gen-", dir=folder.parent))
+        try:
+            generate_dataset(tmp, (frames + 1) // 2, 2, size=256, seed=GENERATOR_SEED)
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return samples_from_layout(folder)[:frames]
+
+
+def _train_stage(cfg, samples, emit: UpdateFn, should_stop: StopFn | None, start: float, weight: float):
+    from models.training.loop import train
+
+    def progress(p) -> None:
+        within = (p.epoch - 1 + p.step / max(p.steps, 1)) / max(p.epochs, 1)
+        emit(
+            RetrainUpdate(
+                f"stage {p.stage}",
+                p.stage,
+                p.epoch,
+                p.epochs,
+                p.step,
+                p.steps,
+                p.train_loss,
+                p.val_loss,
+                start + weight * min(within, 1.0),
+            )
+        )
+
+    return train(cfg, samples, progress=progress, should_stop=should_stop)
+
+
+def _save(path: Path, model, meta: dict, parent_meta: dict) -> None:
+    """Same storage dtype as the parent: the frozen half then stays bit-identical and its cached features valid."""
+    from models.inference.weights import save_model
+
+    save_model(path, model, meta, fp16=parent_meta.get("storage_dtype", "float16") == "float16")
+
+
+def _evaluate(weights: Path, samples: list, settings: RetrainSettings, device, should_stop: StopFn | None) -> dict:
+    """The model as it will run (loaded from its file, whole network at frame size) on the held-out embryos."""
+    from embryograde_app.core.training.evaluate import evaluate_predictor
+    from models.inference.predictor import Predictor
+    from models.inference.weights import load_model
+    from models.training.loop import TrainingCancelled
+
+    if not samples:
+        return {}
+    model, meta = load_model(weights, device)
+    predictor = Predictor(model, meta, device)
+
+    def progress(_done: int, _total: int) -> None:
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("training was cancelled")
+
+    metrics = evaluate_predictor(predictor, samples, settings.scheme, progress=progress)
+    keep = ("mae_pct", "range_violation_rate", "dice_fragment", "dice_blastomere", "grade_accuracy", "n_frames")
+    return {k: metrics[k] for k in keep}
+
+
+def compare(before: dict, after: dict, validated: bool) -> list[str]:
+    """Reasons not to publish: nothing held out, a worse MAE or range-violation rate, fragment Dice lowered."""
+    if not validated:
+        return ["no held-out embryo to validate on: label frames of at least 2 embryos"]
+    warnings = []
+    for key, name, unit in (("mae_pct", "MAE", " %"), ("range_violation_rate", "range-violation rate", "")):
+        b, a = before.get(key), after.get(key)
+        if b is not None and a is not None and a > b + 1e-9:
+            warnings.append(f"{name} rose from {b:.3g}{unit} to {a:.3g}{unit}")
+    b, a = before.get("dice_fragment"), after.get("dice_fragment")
+    if b is not None and a is not None and a < b - DICE_TOLERANCE:
+        warnings.append(f"fragment Dice fell from {b:.3f} to {a:.3f} (more than {DICE_TOLERANCE})")
+    for key, value in after.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            warnings.append(f"{key} is {value}")
+    return warnings
+
+
+def _new_version(root: Path, stage: str) -> str:
+    """A version name no other run can take: its candidate file is created exclusively here (two runs started
+    in the same second would otherwise share a name, and the second publish would meet the first's file)."""
+    base = time.strftime("%Y%m%d-%H%M%S") + f"-stage{stage}"
+    with ProjectStore(root) as store:
+        taken = {row["version"] for row in store.models()}
+    folder = root / CANDIDATES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    version, n = base, 1
+    while True:
+        if version not in taken and not (root / "models" / f"{version}.safetensors").exists():
+            try:
+                (folder / f"{version}.safetensors").open("x").close()  # the reservation; the weights replace it
+            except FileExistsError:
+                pass
+            else:
+                (folder / f"{version}.owner").write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
+                return version
+        n += 1
+        version = f"{base}-{n}"
+
+
+def _remove_weights(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_suffix(".json").unlink(missing_ok=True)
+    path.with_suffix(".owner").unlink(missing_ok=True)
+    for export in path.parent.glob(f"{path.stem}.*.onnx"):  # its ONNX exports (models/inference/onnx_backend.py)
+        export.unlink(missing_ok=True)
+
+
+def _export_for_the_cpu(weights: Path) -> None:
+    """Export the candidate for ONNX Runtime now, in a child process while the run still says "evaluating":
+    otherwise the re-grade after publishing builds the torch network and exports it on the window's background
+    threads, and those threads' Python work stalls the event loop (93-101 ms measured). Best effort: a failed
+    export is made again at first use."""
+    from models.inference import onnx_backend
+    from models.inference.weights import read_metadata
+
+    if not onnx_backend.available() or onnx_backend.chosen_backend() == "torch":
+        return
+    try:
+        onnx_backend.ensure_exported(None, weights, str(read_metadata(weights)["sha256"]), in_process=False)
+    except Exception as exc:  # noqa: BLE001 - the candidate stands without its export
+        onnx_backend.log.warning("%s: not exported for ONNX Runtime yet (%s)", weights, exc)
+
+
+def _process_gone(owner: str) -> bool:
+    """Whether the process a candidate's .owner file names ("host pid") has ended; unsure means no."""
+    host, _, pid = owner.strip().rpartition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run (a shared folder), or not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive but not ours, or a platform where signal 0 does not ask
+    return False
+
+
+def sweep_abandoned_candidates(root: Path) -> list[str]:
+    """Remove the candidate files of runs whose process died (kill -9, a crash, a power cut) and return their
+    versions. A run or an undecided candidate whose process is alive is left alone, and so is anything without
+    an owner file."""
+    folder = root / CANDIDATES_DIR
+    removed = []
+    for owner in sorted(folder.glob("*.owner")) if folder.is_dir() else []:
+        try:
+            gone = _process_gone(owner.read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        if gone:
+            version = owner.stem
+            _sweep_half_published(root, version)
+            for path in folder.glob(f"{version}.*"):
+                path.unlink(missing_ok=True)
+            removed.append(version)
+    return removed
+
+
+def _sweep_half_published(root: Path, version: str) -> None:
+    """A publish killed before it registered the version leaves models/VERSION.json, perhaps the weights and
+    the atomic copy's .VERSION.*.tmp: remove them, unless the version did get registered."""
+    models = root / "models"
+    if not models.is_dir():
+        return
+    with ProjectStore(root) as store:
+        if any(row["version"] == version for row in store.models()):
+            return
+    _remove_weights(models / f"{version}.safetensors")
+    for tmp in models.glob(f".{version}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------ the decision
+NO_HELD_OUT_OVERRIDE = "published without held-out evidence: how it does on an embryo it has not seen is unknown"
+
+
+def publish(candidate: Candidate, activate: bool = True, override: str | None = None) -> Path:
+    """Move the candidate into PROJECT/models/ and register it (parent, metrics, data, sha256); activate it.
+
+    The file is verified against its sidecar first; registration and activation are one transaction, so the
+    active model changes only when both succeed. A candidate measured on no held-out embryo is published only
+    with an explicit ``override`` (who and why), recorded in the model's registry entry and sidecar.
+    """
+    from models.inference.weights import WeightsError, read_metadata, sha256_of
+
+    root = Path(candidate.project)
+    source = Path(candidate.weights)
+    if not source.is_file():
+        raise RetrainError(f"{source}: the candidate file is gone (discarded or moved)")
+    digest = sha256_of(source)
+    try:
+        recorded = read_metadata(source).get("sha256")
+    except WeightsError as exc:
+        raise RetrainError(str(exc)) from exc
+    if recorded != digest:
+        raise RetrainError(f"{source}: sha256 does not match its sidecar; not published")
+    if not candidate.validated and not override:
+        raise RetrainError(
+            "no held-out embryo measured this model: label frames of at least 2 embryos and retrain, or publish "
+            "with an override (recorded with the model)"
+        )
+    target = root / "models" / source.name
+    metrics = {"before": candidate.before, "after": candidate.after, "warnings": candidate.warnings}
+    if override:
+        metrics["override"] = override
+    summary = dict(candidate.data_summary, stage=candidate.stage, device=candidate.device, seconds=candidate.seconds)
+    with ProjectStore(root) as store:
+        active = store.active_model()
+        now = active["version"] if active is not None else None
+        if activate and now != candidate.active_version:
+            raise RetrainError(
+                f"the model in use changed to {now} after this candidate was trained (it was compared with "
+                f"{candidate.parent_version}); not published: retrain from the model in use"
+            )
+        if any(row["version"] == candidate.version for row in store.models()):
+            raise RetrainError(f"version {candidate.version} is already registered; not published again")
+        # The name was reserved by this candidate's run: files under it are left from a publish that crashed.
+        _remove_weights(target)
+        # Copied in first (never over an existing file), registered, then the candidate dropped: a failed
+        # registration leaves the candidate as it was to publish again, and nothing in models/ is replaced.
+        # The sidecar carries the held-out comparison too (ARCHITECTURE.md section 4: metrics travel with the file).
+        sidecar = dict(read_metadata(source), metrics=metrics)
+        try:
+            sidecar_bytes = json.dumps(sidecar, indent=1, default=float).encode("utf-8")
+            atomic_write_bytes(target.with_suffix(".json"), sidecar_bytes, overwrite=False)
+        except FileExistsError:
+            raise RetrainError(f"{target}: a model of that name is already in the project; not published") from None
+        try:
+            atomic_write_bytes(target, source.read_bytes(), overwrite=False)
+        except BaseException:
+            target.with_suffix(".json").unlink(missing_ok=True)
+            raise
+        try:
+            store.register_model(
+                candidate.version,
+                target.relative_to(root),
+                digest,
+                parent_version=candidate.parent_version,
+                metrics=metrics,
+                data_summary=summary,
+                activate=activate,
+            )
+        except BaseException:
+            _remove_weights(target)
+            raise
+    share_onnx_export(source, target, digest)  # re-grading starts on ONNX Runtime at once
+    _remove_weights(source)
+    return target
+
+
+def discard(candidate: Candidate) -> None:
+    """Delete the candidate's files; the registry and the active model never knew it."""
+    _remove_weights(Path(candidate.weights))
+
+
+def rollback(project: str | Path, version: str) -> Path:
+    """Make an earlier (or any registered) version active again, after checking its file is intact."""
+    from models.inference.weights import sha256_of
+
+    with ProjectStore(project) as store:
+        row = next((r for r in store.models() if r["version"] == version), None)
+        if row is None:
+            raise ProjectError(f"no model version {version!r} in this project")
+        path = store.model_path(row)
+        if not path.is_file():
+            raise ProjectError(f"{path}: the weights of version {version} are missing")
+        if sha256_of(path) != row["sha256"]:
+            raise ProjectError(f"{path}: the weights of version {version} changed since they were registered")
+        store.activate_model(version)
+    return path
+
+
+def model_versions(project: str | Path) -> list[ModelVersion]:
+    """Every registered version, oldest first, with its parent and metrics."""
+    with ProjectStore(project) as store:
+        return [
+            ModelVersion(
+                row["version"],
+                row["parent_version"],
+                row["created_at"],
+                bool(row["active"]),
+                json.loads(row["metrics"] or "{}"),
+                json.loads(row["data_summary"] or "{}"),
+                store.model_path(row),
+            )
+            for row in store.models()
+        ]

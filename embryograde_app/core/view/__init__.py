@@ -1,0 +1,1 @@
+"""Qt-free helpers of the window: overlays, readouts, mask editing, the time course, request queues."""

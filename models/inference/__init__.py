@@ -1,0 +1,1 @@
+"""Running a trained network: weights files, devices, the ONNX Runtime path, the predictor."""

@@ -1,0 +1,1 @@
+"""The network and the view of the frame it reads."""

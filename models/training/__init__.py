@@ -1,0 +1,1 @@
+"""Training the network: data, losses, the stage loops, the real-embryo recipe."""
