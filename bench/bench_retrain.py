@@ -1,6 +1,6 @@
 """Benchmark: stage-2 retraining epoch on cached features vs through the frozen network (ARCHITECTURE.md section 8).
 
-Both epochs run the same steps on the same batches with the same loss code (models.training.loop._Stage2Run),
+Both epochs run the same steps on the same batches with the same loss code (models.training.stage2.Stage2Run),
 so they make the same updates; the only difference is where the frozen encoder/ASPP/decoder output comes
 from: the feature cache, or a forward pass of the frozen network over each step's frames (images already
 decoded in memory, which favours the baseline). Two configurations: stage 2 as trained (grading head +
@@ -98,9 +98,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from models.training.data import read_grey_uint8, to_tensor
+    from models.network.inputs import read_grey_uint8, to_tensor
+    from models.training.config import build_model, set_trainable
     from models.training.features import Stage2Item
-    from models.training.loop import _Stage2Run, _Stopper, build_model, set_trainable
+    from models.training.loop import _Stopper
+    from models.training.stage2 import Stage2Run
 
     work = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
     cfg, samples, generate_s = _setup(args, work)
@@ -110,14 +112,14 @@ def main(argv: list[str] | None = None) -> dict:
     stopper = _Stopper(None, None)
 
     t = time.perf_counter()
-    run = _Stage2Run(cfg, model, samples, [], device, stopper)  # first retrain: every frame through the network
+    run = Stage2Run(cfg, model, samples, [], device, stopper)  # first retrain: every frame through the network
     build_s = time.perf_counter() - t
     t = time.perf_counter()
-    run = _Stage2Run(cfg, model, samples, [], device, stopper)  # later retrains: read back from disk
+    run = Stage2Run(cfg, model, samples, [], device, stopper)  # later retrains: read back from disk
     reload_s = time.perf_counter() - t
     assert run.cache_stats["misses"] == 0, run.cache_stats
     assert len(run.train_items) == len(samples), "every frame is labelled, one view each"
-    head_only = _Stage2Run(replace(cfg, refine_seg=False), model, samples, [], device, stopper)
+    head_only = Stage2Run(replace(cfg, refine_seg=False), model, samples, [], device, stopper)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _s: 1.0)
     images = [to_tensor(read_grey_uint8(s.image_path), model.cfg.input_size) for s in samples]
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
         r.train_epoch(epoch, opt, sched, None)
 
     def network_epoch(r, epoch: int) -> None:
-        """_Stage2Run.train_epoch step for step, with each batch's frozen features computed from its images."""
+        """Stage2Run.train_epoch step for step, with each batch's frozen features computed from its images."""
         model.reg_head.train()
         reg_batches = r._batches(r.reg_idx, epoch)
         seg_batches = r._batches(r.seg_idx, epoch + 10_000) if r.cfg.refine_seg else []

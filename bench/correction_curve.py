@@ -43,10 +43,10 @@ def pick_frames(samples: list, k: int) -> list:
 
 def build_project(root: Path, frames: list, init: str) -> int:
     """A project with the frames imported and their masks saved as a person's corrections; returns how many."""
-    from embryograde_app.core.grading.batch import ensure_active_model
     from embryograde_app.core.io.layout import read_mask
     from embryograde_app.core.project.corrections import Corrections
     from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.registry import ensure_active_model
     from embryograde_app.core.project.store import ProjectStore
 
     staging = root.parent / (root.name + "-frames")

@@ -131,8 +131,8 @@ def pump_until(app, done, timeout_s: float) -> bool:
 
 def make_project(root: Path, embryos: int, frames: int, size: int, weights: str) -> Path:
     """A project of generator frames (every frame with a mask, so stage 2 has labels) and the model active."""
-    from embryograde_app.core.grading.batch import ensure_active_model
     from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.registry import ensure_active_model
     from embryograde_app.core.project.store import ProjectStore
     from embryograde_app.core.synth.generator import generate_dataset
 
@@ -147,8 +147,8 @@ def make_project(root: Path, embryos: int, frames: int, size: int, weights: str)
 def make_real_project(root: Path, folders: list[Path], weights: str, every: int = 10) -> Path:
     """A project of real time-lapses, every `every`-th frame carrying a range label (10-25 %), so the retrain
     flow has labels to train on; the labels exercise the flow, they are not anybody's grading."""
-    from embryograde_app.core.grading.batch import ensure_active_model
     from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.registry import ensure_active_model
     from embryograde_app.core.project.store import ProjectStore
 
     import_into_project(root, folders)

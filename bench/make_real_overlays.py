@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.real_eval import REAL_LABELLED
     from embryograde_app.core.io.layout import read_mask
     from models.inference.predictor import Predictor
-    from models.training.data import read_grey_uint8
+    from models.network.inputs import read_grey_uint8
 
     predictor = Predictor.from_file(args.weights, "cpu")
     scheme = get_scheme()

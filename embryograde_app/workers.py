@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,6 +62,16 @@ class FramePrediction:
                 array.flags.writeable = False
 
 
+def load_predictor(weights, device: str):
+    """Predictor.from_file, on a worker thread, for the window's model and Grade all alike; then the heap is
+    settled (torch and the network live as long as their user: never scan them again)."""
+    from models.inference.predictor import Predictor
+
+    predictor = Predictor.from_file(weights, device)
+    heap.settle("model loaded")
+    return predictor
+
+
 def _leave_a_core_for_the_gui() -> None:
     """torch uses every core by default; in the window's process one is kept for the event loop."""
     import os
@@ -106,7 +117,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():  # MPS, older CUDA paths
         return OUT_OF_MEMORY
     if isinstance(exc, sqlite3.Error):
-        from embryograde_app.core.project.store import describe_database_error
+        from embryograde_app.core.project.records import describe_database_error
 
         return describe_database_error(exc)
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -153,14 +164,12 @@ class InferenceWorker(QObject):
         try:
             if self._factory is not None:
                 predictor = self._factory(self.settings)
+                heap.settle("model loaded")  # as load_predictor does
             else:
-                from models.inference.predictor import Predictor
-
-                predictor = Predictor.from_file(self.settings.weights, self.settings.device)
+                predictor = load_predictor(self.settings.weights, self.settings.device)
         except Exception as exc:  # noqa: BLE001 - any failure to load becomes a message
             self.failed.emit(None, f"Cannot load the model: {describe_error(exc)}")
             return
-        heap.settle("model loaded")  # torch and the network live as long as the window: never scan them again
         self.ready.emit(f"{predictor.version} on {predictor.device}")
         self._loaded.set()
         while not self._stop.is_set():
@@ -263,18 +272,11 @@ def grade_job(
 ):
     """Task: grade every frame of a project with its active model (or ``weights``), stopping between batches."""
     from embryograde_app.core.grading.batch import grade_project
-    from models.inference.predictor import Predictor
 
     _yield_the_cpu_to_the_gui()  # background work: a contended core goes to the event loop first
-
-    def load(path):
-        predictor = Predictor.from_file(path, device)
-        heap.settle("grading model loaded")
-        return predictor
-
     return grade_project(
         project,
-        load,
+        partial(load_predictor, device=device),
         scheme,
         batch_size=8,  # as the command line's grade
         weights=weights,
@@ -408,7 +410,7 @@ class RetrainWorker(QObject):
     device_chosen = Signal(str)  # e.g. "cuda:0 (NVIDIA ...)" or "cpu (8 threads)"
     progress = Signal(object)  # core.retraining.RetrainUpdate
     epoch_finished = Signal(str, int, float, float)  # stage, epoch, train loss, validation loss
-    finished = Signal(object)  # core.retraining.Candidate
+    finished = Signal(object)  # core.project.registry.Candidate
     failed = Signal(str)
     cancelled = Signal()
 
@@ -427,8 +429,9 @@ class RetrainWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        from embryograde_app.core.project.registry import RetrainError
         from embryograde_app.core.project.store import ProjectError
-        from embryograde_app.core.training.retraining import RetrainError, retrain
+        from embryograde_app.core.training.retraining import retrain
         from models.inference.device import describe_device, select_device
         from models.inference.weights import WeightsError
         from models.training.loop import TrainingCancelled, TrainingError

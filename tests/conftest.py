@@ -57,8 +57,8 @@ def tiny_weights(tmp_path_factory, tiny_model_config) -> Path:
 @pytest.fixture
 def labelled_project(tmp_path, tiny_weak_dataset, tiny_weights) -> Path:
     """6 embryos x 4 frames, half with imported masks, half with range labels only; the tiny model active."""
-    from embryograde_app.core.grading.batch import ensure_active_model
     from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.registry import ensure_active_model
     from embryograde_app.core.project.store import ProjectStore
 
     root = tmp_path / "proj"

@@ -23,7 +23,7 @@ def weights(tmp_path, tiny_weights):
 
 def _frames(tiny_dataset) -> list[np.ndarray]:
     from embryograde_app.core.training.samples import samples_from_layout
-    from models.training.data import read_grey_uint8
+    from models.network.inputs import read_grey_uint8
 
     return [read_grey_uint8(s.image_path) for s in samples_from_layout(tiny_dataset)]
 
@@ -101,7 +101,7 @@ def test_two_threads_meeting_new_weights_export_them_once(weights):
 def test_a_projects_copy_of_the_weights_shares_their_export(weights, tmp_path, monkeypatch):
     """Grade all on a new project used to export the copied bundled model again, building the torch network in
     a background thread of the window (a 68 ms event-loop gap): the copy now starts from the source's export."""
-    from embryograde_app.core.grading.batch import register_weights
+    from embryograde_app.core.project.registry import register_weights
     from embryograde_app.core.project.store import ProjectStore
 
     Predictor.from_file(weights, "cpu", backend="onnx")  # the source's export, as shipped for the bundled model

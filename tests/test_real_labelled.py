@@ -24,7 +24,7 @@ def test_the_view_holds_every_labelled_embryo_whole(real_samples):
     """The detector's square contains every blastomere and fragment pixel the person drew, on every frame."""
     from embryograde_app.core.io.layout import read_mask
     from models.network.canonical import canonical_view
-    from models.training.data import read_grey_uint8
+    from models.network.inputs import read_grey_uint8
 
     for s in real_samples:
         image, mask = read_grey_uint8(s.image_path), read_mask(s.mask_path)

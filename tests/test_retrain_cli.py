@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from embryograde_app.cli import main
-from embryograde_app.core.grading.batch import ensure_active_model
+from embryograde_app.core.project.registry import ensure_active_model
 from embryograde_app.core.project.store import ProjectStore
 
 
@@ -60,11 +60,12 @@ def test_train_project_with_too_few_labels(tmp_path, tiny_weights, capsys):
 
 
 def test_models_lists_versions_and_rolls_back(project, capsys):
+    from embryograde_app.core.project.registry import publish
     from embryograde_app.core.training import retraining as rt
     candidate = rt.retrain(
         rt.RetrainSettings(project=str(project), epochs=1, batch_size=4, device="cpu", views=1, val_fraction=0.34)
     )
-    rt.publish(candidate)
+    publish(candidate)
     assert main(["models", str(project)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("  tiny-test") and lines[2].startswith(f"* {candidate.version}")

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from embryograde_app.core.domain.schemes import frag_pct
-from embryograde_app.core.grading.batch import ensure_active_model
+from embryograde_app.core.project import registry as reg
 from embryograde_app.core.project.frame_import import import_into_project
+from embryograde_app.core.project.registry import ensure_active_model
 from embryograde_app.core.project.store import ProjectError, ProjectStore
 from embryograde_app.core.training import retraining as rt
 from models.inference.weights import read_metadata, sha256_of
@@ -30,7 +31,7 @@ def _active(project) -> str:
 
 
 def _candidate_files(project) -> list:
-    folder = project / rt.CANDIDATES_DIR
+    folder = project / reg.CANDIDATES_DIR
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
@@ -83,10 +84,10 @@ def test_retrain_makes_a_candidate_and_leaves_the_active_model(project):
 
 def test_publish_registers_a_version_and_rollback_restores_the_parent(project):
     candidate = rt.retrain(_settings(project))
-    path = rt.publish(candidate)
+    path = reg.publish(candidate)
     assert path == project / "models" / f"{candidate.version}.safetensors" and not _candidate_files(project)
     assert len(list(path.parent.glob(f"{candidate.version}.*.onnx"))) == 1  # its export came along
-    versions = {v.version: v for v in rt.model_versions(project)}
+    versions = {v.version: v for v in reg.model_versions(project)}
     new = versions[candidate.version]
     assert new.active and new.parent_version == "tiny-test" and not versions["tiny-test"].active
     assert new.metrics["before"] == candidate.before and new.metrics["after"] == candidate.after
@@ -101,33 +102,33 @@ def test_publish_registers_a_version_and_rollback_restores_the_parent(project):
         ][-1] == candidate.version
     assert read_metadata(path)["parent"]["version"] == "tiny-test"
 
-    old = rt.rollback(project, "tiny-test")
+    old = reg.rollback(project, "tiny-test")
     assert _active(project) == "tiny-test" and old.name == "tiny-test.safetensors"
-    assert rt.rollback(project, candidate.version) == path  # and forward again
+    assert reg.rollback(project, candidate.version) == path  # and forward again
     with pytest.raises(ProjectError, match="no model version"):
-        rt.rollback(project, "nope")
+        reg.rollback(project, "nope")
     path.write_bytes(path.read_bytes()[:-10])  # a damaged file is never made active
-    rt.rollback(project, "tiny-test")
+    reg.rollback(project, "tiny-test")
     with pytest.raises(ProjectError, match="changed since they were registered"):
-        rt.rollback(project, candidate.version)
+        reg.rollback(project, candidate.version)
     assert _active(project) == "tiny-test"
 
 
 def test_discard_leaves_nothing(project):
     candidate = rt.retrain(_settings(project))
-    rt.discard(candidate)
+    reg.discard(candidate)
     assert not _candidate_files(project)
-    assert [v.version for v in rt.model_versions(project)] == ["tiny-test"]
-    with pytest.raises(rt.RetrainError, match="candidate file is gone"):
-        rt.publish(candidate)
+    assert [v.version for v in reg.model_versions(project)] == ["tiny-test"]
+    with pytest.raises(reg.RetrainError, match="candidate file is gone"):
+        reg.publish(candidate)
 
 
 def test_nan_loss_fails_and_keeps_the_old_model(project, monkeypatch):
     import torch
 
-    import models.training.loop as training
+    import models.training.stage2 as training
 
-    monkeypatch.setattr(training, "_reg_loss", lambda fraction, lo, hi: fraction.sum() * torch.tensor(float("nan")))
+    monkeypatch.setattr(training, "reg_loss", lambda fraction, lo, hi: fraction.sum() * torch.tensor(float("nan")))
     with pytest.raises(TrainingError, match="loss became nan"):
         rt.retrain(_settings(project))
     assert _active(project) == "tiny-test" and not _candidate_files(project)
@@ -159,11 +160,11 @@ def test_feature_cache_is_reused_across_runs_and_versions(project, tmp_path):
     first = rt.retrain(_settings(project))
     assert first.cache["hits"] == 0 and first.cache["misses"] > 0
     assert any((project / rt.FEATURE_CACHE_DIR).rglob("*.safetensors"))
-    rt.publish(first)  # stage 2 keeps the frozen half bit-identical: the next version reuses the features
+    reg.publish(first)  # stage 2 keeps the frozen half bit-identical: the next version reuses the features
     second = rt.retrain(_settings(project))
     assert second.parent_version == first.version
     assert second.cache == {"hits": first.cache["misses"], "misses": 0}
-    rt.discard(second)
+    reg.discard(second)
 
     more = tmp_path / "more"  # the dataset grows by 2 embryos: only their frames go through the network
     generate_dataset(more, embryos=2, frames=4, size=96, seed=99, range_label_fraction=0.5)
@@ -241,8 +242,8 @@ def test_a_starting_model_given_with_init_does_not_become_the_model_in_use(proje
     candidate = rt.retrain(_settings(project, init_weights=str(other)))
     assert _active(project) == "tiny-test"
     assert candidate.parent_version == "other-v" and candidate.active_version == "tiny-test"
-    assert {v.version: v.active for v in rt.model_versions(project)} == {"tiny-test": True, "other-v": False}
-    rt.discard(candidate)
+    assert {v.version: v.active for v in reg.model_versions(project)} == {"tiny-test": True, "other-v": False}
+    reg.discard(candidate)
 
 
 def test_a_different_file_under_a_registered_name_is_kept_beside_it(project, tiny_weights, tmp_path):
@@ -250,27 +251,27 @@ def test_a_different_file_under_a_registered_name_is_kept_beside_it(project, tin
     registered = project / "models" / "tiny-test.safetensors"
     before = sha256_of(registered)
     with ProjectStore(project) as store:
-        version, path = rt.register_weights(store, impostor, activate=False)
+        version, path = reg.register_weights(store, impostor, activate=False)
         assert version == f"tiny-test-{sha256_of(impostor)[:8]}" and path != registered
         assert store.active_model()["version"] == "tiny-test"
     assert sha256_of(registered) == before and read_metadata(path)["version"] == version
 
 
 def test_two_runs_in_the_same_second_get_their_own_names(project, monkeypatch):
-    monkeypatch.setattr(rt.time, "strftime", lambda _fmt: "20261128-120000")
-    first, second = rt._new_version(project, "2"), rt._new_version(project, "2")
+    monkeypatch.setattr(reg.time, "strftime", lambda _fmt: "20261128-120000")
+    first, second = reg.reserve_candidate_version(project, "2"), reg.reserve_candidate_version(project, "2")
     assert first == "20261128-120000-stage2" and second == "20261128-120000-stage2-2"
-    assert (project / rt.CANDIDATES_DIR / f"{first}.safetensors").exists()  # reserved until saved or removed
+    assert (project / reg.CANDIDATES_DIR / f"{first}.safetensors").exists()  # reserved until saved or removed
 
 
 def test_publishing_refuses_when_the_model_in_use_changed_since_training(project):
     """A candidate kept undecided while another was published was never compared with the one now in use."""
     slow, fast = rt.retrain(_settings(project)), rt.retrain(_settings(project, seed=1))
-    rt.publish(fast)
-    with pytest.raises(rt.RetrainError, match=f"changed to {fast.version}"):
-        rt.publish(slow)
+    reg.publish(fast)
+    with pytest.raises(reg.RetrainError, match=f"changed to {fast.version}"):
+        reg.publish(slow)
     assert _active(project) == fast.version and slow.weights.endswith(".safetensors")
-    rt.discard(slow)
+    reg.discard(slow)
 
 
 def test_a_model_in_use_whose_file_changed_is_refused_by_name(project):
@@ -288,7 +289,7 @@ def test_candidates_of_a_dead_run_are_swept_and_a_live_ones_kept(project):
     import subprocess
     import sys
 
-    folder = project / rt.CANDIDATES_DIR
+    folder = project / reg.CANDIDATES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(ended.stdout)
@@ -307,7 +308,7 @@ def test_candidates_of_a_dead_run_are_swept_and_a_live_ones_kept(project):
         (models / f"{version}.json").write_text("{}")
         (models / f".{version}.safetensors.k2j4.tmp").write_bytes(b"x" * 100)
     registered = sorted(p.name for p in models.iterdir())
-    assert rt.sweep_abandoned_candidates(project) == ["dead"]
+    assert reg.sweep_abandoned_candidates(project) == ["dead"]
     left = {p.name.split(".")[0] for p in folder.iterdir()}
     assert left == {"alive", "elsewhere", "legacy"}
     assert sorted(p.name for p in models.iterdir()) == sorted(
@@ -322,10 +323,10 @@ def test_publish_needs_held_out_evidence_or_a_recorded_override(project):
     candidate = rt.retrain(_settings(project))
     assert candidate.validated
     unchecked = replace(candidate, data_summary={**candidate.data_summary, "val_embryos": []})
-    with pytest.raises(rt.RetrainError, match="no held-out embryo"):
-        rt.publish(unchecked)
+    with pytest.raises(reg.RetrainError, match="no held-out embryo"):
+        reg.publish(unchecked)
     assert _active(project) == "tiny-test"
-    path = rt.publish(unchecked, override=f"{rt.NO_HELD_OUT_OVERRIDE} (by ann)")
+    path = reg.publish(unchecked, override=f"{reg.NO_HELD_OUT_OVERRIDE} (by ann)")
     assert _active(project) == candidate.version
     with ProjectStore(project) as store:
         row = next(r for r in store.models() if r["version"] == candidate.version)

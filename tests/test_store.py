@@ -65,7 +65,7 @@ def test_an_emptied_database_beside_project_data_is_refused_not_started_over(sto
 def test_database_errors_read_as_what_to_do():
     import sqlite3
 
-    from embryograde_app.core.project.store import describe_database_error
+    from embryograde_app.core.project.records import describe_database_error
 
     locked = describe_database_error(sqlite3.OperationalError("database is locked"), "/p")
     assert locked.startswith("/p: the project is in use by another program")

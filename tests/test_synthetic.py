@@ -9,7 +9,8 @@ import pytest
 
 from embryograde_app.core.domain.schemes import BLASTOMERE, FRAGMENT, frag_pct, get_scheme
 from embryograde_app.core.io.layout import DatasetLayout, read_labels, read_mask
-from embryograde_app.core.synth.generator import MAX_DRIFT, generate_dataset, plan_embryo, render_embryo
+from embryograde_app.core.synth.generator import MAX_DRIFT, generate_dataset, render_embryo
+from embryograde_app.core.synth.scene import plan_embryo
 
 SIZE = 96
 

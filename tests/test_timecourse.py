@@ -37,3 +37,35 @@ def test_series_arrays_empty_and_mismatch():
     assert x.shape == y.shape == (0,)
     with pytest.raises(ValueError):
         series_arrays([1, 2], [1.0])
+
+
+def test_embryo_series_without_a_project_takes_the_window_s_predictions_and_the_dataset_labels():
+    """A plain dataset: model readings come from what the window inferred, marks from labels.csv (a range
+    as its interval, an exact % as a zero-width one); frames neither inferred nor labelled stay gaps."""
+    from types import SimpleNamespace
+
+    from embryograde_app.core.io.layout import LabelRow
+    from embryograde_app.core.project.summaries import embryo_series
+
+    class Entry:
+        embryo_id, focal_plane = "E1", 0
+        labels = {3: LabelRow("E1", 3, range_lo=10.0, range_hi=25.0), 7: LabelRow("E1", 7, frag_pct=6.5)}
+
+        def __len__(self) -> int:
+            return 3
+
+        def frame_number(self, i: int) -> int:
+            return [3, 4, 7][i]
+
+        def time_h(self, i: int) -> float:
+            return 40.0 + i
+
+    entry = Entry()
+    predicted = {("E1", 0, 4): SimpleNamespace(regression_pct=12.0, area_pct=14.0)}
+
+    series = embryo_series(entry, None, predicted.get)
+
+    assert series.numbers == [3, 4, 7]
+    assert series.hours == [40.0, 41.0, 42.0]
+    assert series.model == [None, 12.0, None] and series.area == [None, 14.0, None]
+    assert series.marks == [(3, 10.0, 25.0), (7, 6.5, 6.5)]

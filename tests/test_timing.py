@@ -12,7 +12,8 @@ import pytest
 from embryograde_app.cli import main
 from embryograde_app.core.domain.schemes import get_scheme
 from embryograde_app.core.project.grade_reports import REPORT_COLUMNS_V1, read_report, write_embryo_summary
-from embryograde_app.core.project.store import ProjectError, ProjectStore, Timing
+from embryograde_app.core.project.records import Timing
+from embryograde_app.core.project.store import ProjectError, ProjectStore
 from embryograde_app.core.project.timing import FramePoint, answer_pct, frame_hours, grade_in_window, project_day_grades
 
 SCHEME = get_scheme("istanbul2011")

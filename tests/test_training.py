@@ -217,7 +217,7 @@ def test_an_undecodable_training_frame_says_why(tmp_path):
     import cv2
     import numpy as np
 
-    from models.training.data import read_grey_uint8
+    from models.network.inputs import read_grey_uint8
 
     good = cv2.imencode(".png", np.zeros((16, 16), np.uint8))[1].tobytes()
     cases = {"empty.png": (b"", "empty file"), "cut.png": (good[:40], "corrupt or truncated PNG (40 bytes)")}

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
 from embryograde_app.core.domain.schemes import frag_pct
 from embryograde_app.core.io.frames import FrameReadError, NoFramesError
 from embryograde_app.core.project.collection import Collection, EmbryoEntry, open_collection
-from embryograde_app.core.project.store import set_person
+from embryograde_app.core.project.records import set_person
+from embryograde_app.core.project.registry import resolve_weights
 from embryograde_app.core.view.readouts import person_answer
 from embryograde_app.core.view.requests import LruCache, neighbour_order
-from embryograde_app.paths import BUNDLED_WEIGHTS
 from embryograde_app.ui.embryo_list import EmbryoList
 from embryograde_app.ui.image_views import LinkedViews
 from embryograde_app.ui.preferences import read_colours, read_scheme
@@ -57,8 +57,9 @@ class MainWindow(QMainWindow):
         self._shown_mask: np.ndarray | None = None  # the mask overlay on screen, redrawn when the display changes
         self._framed_embryo: str | None = None  # the embryo the views were last framed on
         self._predictor_factory = predictor_factory
-        self.weights_override = weights
-        self._weights = weights or (str(BUNDLED_WEIGHTS) if BUNDLED_WEIGHTS.exists() else None)
+        self.weights_override = weights  # the user's file: used until a publish or rollback replaces it
+        found = resolve_weights(weights)  # the user's file, else the bundled one (None: not installed)
+        self._weights = str(found) if found is not None else None
         self._build_widgets()
         from embryograde_app.ui.project_actions import ProjectActions
 
@@ -218,9 +219,10 @@ class MainWindow(QMainWindow):
         read_only = collection.store is not None and collection.store.read_only
         self.correction_panel.set_enabled_for_editing(collection.store is not None and not read_only)
         self.predictions.clear()
-        active = self.training_panel.set_project(collection.root if collection.store is not None else None)
-        if active is not None and self.weights_override is None and str(active) != self._weights:
-            self.use_model(str(active))  # the project's published model, not the bundled one
+        self.training_panel.set_project(collection.root if collection.store is not None else None)
+        weights = resolve_weights(self.weights_override, collection.store, default=self._weights)
+        if weights is not None and str(weights) != self._weights:  # no user's file: the project's active model
+            self.use_model(str(weights))  # the project's published model, not the bundled one
         self._ensure_inference()
         self.project_actions.update_enabled()
         self.settings.setValue("last_path", str(Path(path).resolve()))
@@ -432,30 +434,11 @@ class MainWindow(QMainWindow):
         if entry is None:
             self.timecourse.set_series([], [], None)
             return
-        numbers = [entry.frame_number(i) for i in range(len(entry))]
-        model: list[float | None] = [None] * len(numbers)
-        area: list[float | None] = [None] * len(numbers)
-        marks = []
-        store = self.collection.store
-        if store is not None:
-            from embryograde_app.core.project.summaries import frame_series, label_marks
+        from embryograde_app.core.project.summaries import embryo_series
 
-            ids = [entry.frame_id(i) for i in range(len(entry))]
-            model, area = frame_series(store, ids)
-            marks = label_marks(store, ids, numbers)
-        else:
-            for number in numbers:
-                label = entry.labels.get(number)
-                if label is not None and label.has_range:
-                    marks.append((number, label.range_lo, label.range_hi))
-                elif label is not None and label.frag_pct is not None:
-                    marks.append((number, label.frag_pct, label.frag_pct))
-        for i, number in enumerate(numbers):
-            pred = self.predictions.get((entry.embryo_id, entry.focal_plane, number))
-            if pred is not None and model[i] is None:
-                model[i], area[i] = pred.regression_pct, pred.area_pct
-        self.timecourse.set_series(numbers, model, area, [entry.time_h(i) for i in range(len(entry))])
-        self.timecourse.set_labels(marks)
+        series = embryo_series(entry, self.collection.store, self.predictions.get)
+        self.timecourse.set_series(series.numbers, series.model, series.area, series.hours)
+        self.timecourse.set_labels(series.marks)
         if len(entry):
             self.timecourse.set_current(entry.frame_number(self.frame_slider.value()))
 

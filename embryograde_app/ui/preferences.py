@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from embryograde_app.core.domain.schemes import DEFAULT_SCHEME, GradingScheme, get_scheme, load_schemes
-from embryograde_app.core.project.store import login_name
+from embryograde_app.core.project.records import login_name
 from embryograde_app.core.view.overlays import CLASS_COLOURS
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]

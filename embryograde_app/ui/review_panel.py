@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from embryograde_app.core.domain.schemes import GradingScheme
+from embryograde_app.core.project.records import LabelValue
 from embryograde_app.core.project.review import ReviewFilter, next_needing_review, quick_ranges, review_states
-from embryograde_app.core.project.store import LabelValue, ProjectError, ProjectStore
+from embryograde_app.core.project.store import ProjectError, ProjectStore
 
 
 @dataclass(frozen=True)

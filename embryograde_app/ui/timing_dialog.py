@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.project.store import Timing
+from embryograde_app.core.project.records import Timing
 from embryograde_app.core.project.timing import GRADING_DAYS, WINDOW_H
 
 

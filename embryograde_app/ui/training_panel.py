@@ -33,15 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embryograde_app.core.project.store import current_user
-from embryograde_app.core.training.retraining import (
-    NO_HELD_OUT_OVERRIDE,
-    STAGES,
-    Candidate,
-    RetrainSettings,
-    discard,
-    model_versions,
-)
+from embryograde_app.core.project.records import current_user
+from embryograde_app.core.project.registry import NO_HELD_OUT_OVERRIDE, Candidate, discard, model_versions
+from embryograde_app.core.training.retraining import STAGES, RetrainSettings
 from embryograde_app.ui.preferences import read_scheme
 from embryograde_app.workers import RetrainRunner, TaskRunner, TaskSpec
 
@@ -63,13 +57,13 @@ PHASE_TEXT = {
 
 
 def _publish_job(candidate: Candidate, override: str | None, progress, should_stop) -> str:
-    from embryograde_app.core.training.retraining import publish
+    from embryograde_app.core.project.registry import publish
 
     return str(publish(candidate, override=override))
 
 
 def _rollback_job(project: str, version: str, progress, should_stop) -> str:
-    from embryograde_app.core.training.retraining import rollback
+    from embryograde_app.core.project.registry import rollback
 
     return str(rollback(project, version))
 
@@ -242,8 +236,8 @@ class TrainingPanel(QDockWidget):
         self.status_label.setText(text)
         self.status_label.setStyleSheet("color: #b00020;" if error else "")
 
-    def set_project(self, project: str | Path | None) -> Path | None:
-        """Follow the window's project; returns the project's active weights (None without a project or model)."""
+    def set_project(self, project: str | Path | None) -> None:
+        """Follow the window's project: its model versions (the window asks the registry which weights it uses)."""
         project = str(project) if project is not None else None
         if project != self.project:
             self.runner.shutdown()  # a run for another project must not publish here
@@ -254,8 +248,6 @@ class TrainingPanel(QDockWidget):
         self.project = project
         self.refresh_versions()
         self._update_enabled()
-        active = next((v for v in self._versions if v.active), None)
-        return active.path if active is not None else None
 
     def refresh_versions(self) -> None:
         self._versions = model_versions(self.project) if self.project else []

@@ -12,7 +12,7 @@ from models.inference.device import channels_last_helps, select_device
 from models.inference.weights import load_model
 from models.network.attnregdeeplab import AttnRegDeepLab, ModelConfig, argmax3, display_attention_of
 from models.network.canonical import EmbryoView
-from models.training.data import InputSpec
+from models.network.inputs import InputSpec
 
 _BACKGROUND_LOGITS = [0.0, -20.0, -20.0]  # outside the canonical view: background, never a cell or fragment
 

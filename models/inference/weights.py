@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from models.diskspace import explain_disk_full, tensor_bytes
 from models.network.attnregdeeplab import AttnRegDeepLab, ModelConfig
-from models.training.data import NORM_MEAN, NORM_STD
+from models.network.inputs import NORM_MEAN, NORM_STD
 
 CLASS_NAMES = ["background", "blastomere", "fragment"]
 

@@ -17,7 +17,8 @@ from safetensors.torch import load_file, save_file
 
 from models.diskspace import explain_disk_full, tensor_bytes
 from models.network.attnregdeeplab import AttnRegDeepLab
-from models.training.data import InputSpec, Sample, decode_grey_uint8, read_mask_at
+from models.network.inputs import InputSpec, decode_grey_uint8
+from models.training.data import Sample, read_mask_at
 
 
 def frozen_fingerprint(model: AttnRegDeepLab) -> str:

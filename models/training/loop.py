@@ -2,9 +2,13 @@
 
 Stage 1 trains encoder + ASPP + gated decoder + seg head on masks (CE + Dice). Stage 2 freezes that
 part, caches what it computes, and trains the regression head (range loss; MAE for exact labels) plus the
-feature injection and a seg-head refinement on the cached maps. "e2e" trains everything at once (the
-ablation baseline). "refine" trains only the boundary refiner over a finished network
+feature injection and a seg-head refinement on the cached maps (models/training/stage2.py). "e2e" trains
+everything at once (the ablation baseline). "refine" trains only the boundary refiner over a finished network
 (models/training/refine_stage.py). The same function runs under torchrun: it then wraps the trained module in DDP.
+
+Here: train() (the split, optimiser, schedule, early stopping, resume checkpoint and progress every stage
+shares) and the image stages (1, e2e). What a run is asked to do (TrainConfig) and the network it starts
+from are models/training/config.py.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,97 +25,37 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from models.inference.device import (
-    channels_last,
-    init_distributed,
-    is_distributed,
-    rank,
-    release_device_memory,
-    select_device,
+from models.inference.device import init_distributed, is_distributed, rank, release_device_memory, select_device
+from models.inference.weights import state_dict_float
+from models.network.attnregdeeplab import AttnRegDeepLab
+from models.network.inputs import InputSpec
+from models.training.config import (  # noqa: F401  (the run's configuration and result are public here too)
+    TrainConfig,
+    TrainResult,
+    build_model,
+    describe,
+    set_trainable,
+    summarise,
 )
-from models.inference.weights import load_model, state_dict_float
-from models.network.attnregdeeplab import AttnRegDeepLab, ModelConfig
-from models.training.data import InputSpec, Sample, SegRegDataset, split_by_embryo
-from models.training.features import FeatureCache, build_stage2_items
-from models.training.losses import range_loss, segmentation_loss
+from models.training.data import Sample, SegRegDataset, split_by_embryo
+from models.training.losses import segmentation_loss
 from models.training.refine_stage import RefineRun
+from models.training.stage2 import Stage2Run
 from models.training.steps import (  # noqa: F401  (TrainingError, TrainProgress and dice_from_counts are public here)
     ProgressFn,
     TrainingError,
     TrainProgress,
+    ValTally,
     dice_from_counts,
     optimiser_step,
+    reg_loss,
     report_every,
-    seg_counts,
     wrap_ddp,
 )
-
-STAGE_TRAINABLE = {
-    "1": ("encoder.", "aspp.", "decoder.", "seg_head."),
-    "2": ("reg_head.", "injection.", "seg_head."),
-    "e2e": ("encoder.", "aspp.", "decoder.", "seg_head.", "reg_head.", "injection."),
-    "refine": ("seg_head.refine.",),
-}
-# Stage 2 trains the seg head on cached decoder maps, without the image the boundary refiner reads.
-STAGE_EXCLUDED = {"2": ("seg_head.refine.",)}
 
 
 class TrainingCancelled(RuntimeError):
     """The stop flag was set; the caller keeps its previous model."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a run needs, copied once (a GUI worker gets a frozen copy made on the main thread)."""
-
-    stage: str = "1"
-    epochs: int = 30
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.2
-    seed: int = 0
-    patience: int = 8
-    device: str = "auto"
-    num_workers: int = 0
-    model: ModelConfig = field(default_factory=ModelConfig)
-    init_weights: str | None = None
-    # ModelConfig switches applied over the --init file's own architecture (e.g. {"area_input": True} for a
-    # stage 2 on plain stage-1 weights); tensors they reshape start fresh and must be trainable in this stage.
-    init_overrides: dict = field(default_factory=dict, hash=False)
-    checkpoint: str | None = None  # resume file prefix; None = no checkpoints
-    refine_seg: bool = True  # stage 2: train injection + seg head on cached decoder maps
-    refine_seg_frames: int = 256  # cap on cached decoder maps (each is C x S/4 x S/4 float16)
-    stage2_views: int = 4  # flips/rotations of each frame cached for stage 2
-    cache_dir: str | None = None  # stage-2 feature cache on disk (None = memory only)
-    val_embryos: tuple[str, ...] | None = None  # held-out embryos chosen by the caller (None: split by val_fraction)
-    max_minutes: float | None = None
-    # The cosine schedule spans this many epochs when it is more than `epochs`: a run stopped before the end of
-    # its schedule on purpose (the real-embryo recipe) keeps a higher learning rate throughout.
-    schedule_epochs: int | None = None
-    crop: int | None = None  # stage 1 / e2e: train on random crops around the embryo (None = whole frame)
-    seg_weight: float = 1.0
-    fragment_weight: float = 2.0  # cross-entropy weight of fragment pixels
-    reg_weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.stage not in STAGE_TRAINABLE:
-            raise ValueError(f"stage must be one of {', '.join(STAGE_TRAINABLE)} (got {self.stage!r})")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1")
-
-
-@dataclass
-class TrainResult:
-    model: AttnRegDeepLab
-    history: list[dict]
-    best_epoch: int
-    best_val: float
-    val_metrics: dict
-    data_summary: dict
-    device: str
-    seconds: float
-    stopped_early: bool = False
 
 
 StopFn = Callable[[], bool]
@@ -121,64 +64,6 @@ StopFn = Callable[[], bool]
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
-
-
-def build_model(cfg: TrainConfig, device: torch.device) -> tuple[AttnRegDeepLab, dict]:
-    """A fresh network, or the --init weights (whose own architecture wins over cfg.model, but for
-    cfg.init_overrides)."""
-    if not cfg.init_weights:
-        return AttnRegDeepLab(cfg.model).to(device), {}
-    model, meta = load_model(cfg.init_weights, device)
-    if not cfg.init_overrides:
-        return model, meta
-    try:
-        new_cfg = replace(model.cfg, **cfg.init_overrides)
-    except TypeError as exc:
-        raise TrainingError(f"unknown model setting in {sorted(cfg.init_overrides)}: {exc}") from None
-    if new_cfg == model.cfg:
-        return model, meta
-    rebuilt = AttnRegDeepLab(new_cfg).to(device)
-    old, new = model.state_dict(), rebuilt.state_dict()
-    kept = {k: v for k, v in old.items() if k in new and new[k].shape == v.shape}
-    fresh = sorted(set(new) - set(kept))
-    trainable = stage_trainable_prefixes(rebuilt, cfg.stage)
-    frozen_fresh = [k for k in fresh if not k.startswith(trainable)]
-    if frozen_fresh:
-        raise TrainingError(
-            f"{cfg.init_weights}: {cfg.init_overrides} would change tensors that stage {cfg.stage} keeps frozen, "
-            f"e.g. {frozen_fresh[0]}"
-        )
-    rebuilt.load_state_dict({**new, **kept})
-    return rebuilt.eval(), meta
-
-
-def stage_trainable_prefixes(model: AttnRegDeepLab, stage: str) -> tuple[str, ...]:
-    """The stage's prefixes; stage 2 also leaves alone what this architecture puts in its frozen half."""
-    prefixes = STAGE_TRAINABLE[stage]
-    if stage == "2":
-        prefixes = tuple(p for p in prefixes if p not in model.frozen_prefixes)
-    return prefixes
-
-
-def set_trainable(model: AttnRegDeepLab, stage: str) -> list[nn.Parameter]:
-    prefixes = stage_trainable_prefixes(model, stage)
-    excluded = STAGE_EXCLUDED.get(stage, ())
-    params = []
-    for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(prefixes) and not name.startswith(excluded))
-        if p.requires_grad:
-            params.append(p)
-    return params
-
-
-def summarise(samples: list[Sample]) -> dict:
-    return {
-        "frames": len(samples),
-        "embryos": len({s.embryo_id for s in samples}),
-        "with_mask": sum(s.mask_path is not None for s in samples),
-        "exact_labels": sum(s.has_label and s.lo_pct == s.hi_pct for s in samples),
-        "range_labels": sum(s.has_label and s.lo_pct != s.hi_pct for s in samples),
-    }
 
 
 class _Stopper:
@@ -192,23 +77,6 @@ class _Stopper:
             raise TrainingCancelled("training was cancelled")
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.out_of_time = True
-
-
-class _Heads(nn.Module):
-    """Stage 2's trainable part as one module, so DDP can wrap it like the full network."""
-
-    def __init__(self, model: AttnRegDeepLab):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pooled: torch.Tensor, dec: torch.Tensor | None, out_size: tuple[int, int]):
-        m = self.model
-        fraction, embedding = m.reg_head(pooled)
-        if dec is None:
-            return None, fraction
-        if m.injection is not None:
-            dec = m.injection(dec, embedding)
-        return m.segment(dec, out_size), fraction
 
 
 def _agree(value: float, device: torch.device, op: str = "mean") -> float:
@@ -239,13 +107,6 @@ def _loader(dataset, batch_size: int, shuffle: bool, seed: int, workers: int, dr
     )
 
 
-def _reg_loss(fraction: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    labelled = ~torch.isnan(lo)
-    if not bool(labelled.any()):
-        return fraction.sum() * 0.0
-    return range_loss(fraction[labelled], lo[labelled], hi[labelled])
-
-
 def _evaluate_images(
     model: AttnRegDeepLab, loader: DataLoader, device: torch.device, use_reg: bool = True
 ) -> tuple[float, dict]:
@@ -253,9 +114,8 @@ def _evaluate_images(
     stage trains: with use_reg=False (stage 1) the untrained regression head's drifting error stays out of
     the loss that picks the best epoch and stops early (it was as large as the seg loss and as noisy)."""
     model.eval()
-    counts = np.zeros((3, 3), np.int64)
+    tally = ValTally()
     total, n = 0.0, 0
-    abs_err, n_exact, violations, n_range = 0.0, 0, 0, 0
     with torch.no_grad():
         for batch in loader:
             image, mask = batch["image"].to(device), batch["mask"].to(device)
@@ -263,28 +123,12 @@ def _evaluate_images(
             out = model(image)
             loss = segmentation_loss(out.seg_logits, mask)
             if use_reg:
-                loss = loss + _reg_loss(out.fraction, lo, hi)
+                loss = loss + reg_loss(out.fraction, lo, hi)
             total += float(loss.detach()) * len(image)
             n += len(image)
-            counts += seg_counts(out.seg_logits, mask)
-            e, x, v, r = _reg_stats(out.fraction, lo, hi)
-            abs_err, n_exact, violations, n_range = abs_err + e, n_exact + x, violations + v, n_range + r
-    metrics = {
-        "dice_fragment": dice_from_counts(counts, 2),
-        "dice_blastomere": dice_from_counts(counts, 1),
-        "mae_pct": 100 * abs_err / n_exact if n_exact else None,
-        "range_violation_rate": violations / n_range if n_range else None,
-    }
-    return (total / n if n else float("nan")), metrics
-
-
-def _reg_stats(fraction: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[float, int, int, int]:
-    labelled = ~torch.isnan(lo)
-    exact = labelled & (lo == hi)
-    ranged = labelled & (lo != hi)
-    abs_err = float((fraction[exact] - lo[exact]).abs().sum())
-    viol = int(((fraction[ranged] < lo[ranged]) | (fraction[ranged] > hi[ranged])).sum())
-    return abs_err, int(exact.sum()), viol, int(ranged.sum())
+            tally.add_seg(out.seg_logits, mask)
+            tally.add_reg(out.fraction, lo, hi)
+    return (total / n if n else float("nan")), tally.metrics()
 
 
 class _Checkpoint:
@@ -389,7 +233,7 @@ def _train(cfg, samples, device, progress, should_stop, t0) -> TrainResult:
         val_loader = DataLoader(val_ds, batch_size=cfg.batch_size)  # every rank scores the whole val set
 
     if cfg.stage == "2":
-        run = _Stage2Run(cfg, model, train_s, val_s, device, stopper)
+        run = Stage2Run(cfg, model, train_s, val_s, device, stopper)
     elif cfg.stage == "refine":
         if model.seg_head.refine is None:
             raise TrainingError("this model has no boundary refiner; give it one (--refine-width N) to train it")
@@ -510,7 +354,7 @@ class _ImageRun:
             loss = self.cfg.seg_weight * segmentation_loss(out.seg_logits, mask, self.cfg.fragment_weight)
             if use_reg:
                 lo, hi = batch["lo"].to(self.device), batch["hi"].to(self.device)
-                loss = loss + self.cfg.reg_weight * _reg_loss(out.fraction, lo, hi)
+                loss = loss + self.cfg.reg_weight * reg_loss(out.fraction, lo, hi)
             elif self.model.reg_head is not None:
                 loss = loss + 0.0 * out.fraction.sum()  # keeps DDP's every-parameter-used contract
             total += optimiser_step(loss, opt, sched, epoch, step) * len(image)
@@ -522,114 +366,3 @@ class _ImageRun:
 
     def validate(self, loader) -> tuple[float, dict]:
         return _evaluate_images(self.model, loader, self.device, use_reg=self.cfg.stage == "e2e")
-
-
-class _Stage2Run:
-    """Stage 2 on cached frozen features: each epoch costs a few small matrix products per frame."""
-
-    def __init__(self, cfg: TrainConfig, model: AttnRegDeepLab, train_s, val_s, device, stopper: _Stopper):
-        self.cfg, self.model, self.device, self.stopper = cfg, model, device, stopper
-        model.eval()  # frozen half keeps its BatchNorm statistics
-        cache = FeatureCache(cfg.cache_dir, model)
-        with channels_last(model, device):
-            self.train_items = build_stage2_items(
-                model, train_s, cache, device, cfg.stage2_views, cfg.refine_seg, cfg.refine_seg_frames, stopper.check
-            )
-            self.val_items = build_stage2_items(
-                model, val_s, cache, device, 1, cfg.refine_seg, cfg.refine_seg_frames, stopper.check
-            )
-        self.cache_stats = cache.stats()
-        self.heads = _Heads(model)
-        self.net = wrap_ddp(self.heads, device)
-        self.reg_idx = [i for i, it in enumerate(self.train_items) if it.has_label]
-        self.seg_idx = [i for i, it in enumerate(self.train_items) if it.dec is not None]
-        n = max(len(self.reg_idx), len(self.seg_idx))
-        self.steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
-        self.size = model.cfg.input_size
-        self.world = torch.distributed.get_world_size() if is_distributed() else 1
-
-    def _batches(self, idx: list[int], epoch: int) -> list[list[int]]:
-        if not idx:
-            return []
-        rng = np.random.default_rng((self.cfg.seed, epoch, len(idx)))
-        order = [idx[i] for i in rng.permutation(len(idx))]
-        order = order[rank() :: self.world]
-        bs = self.cfg.batch_size
-        batches = [order[i : i + bs] for i in range(0, len(order), bs)]
-        reps = math.ceil(self.steps_per_epoch / max(len(batches), 1))
-        return (batches * reps)[: self.steps_per_epoch]
-
-    def _stack(self, batch: list[int], items, with_maps: bool):
-        pooled = torch.stack([items[i].pooled for i in batch]).to(self.device).float()
-        lo = torch.tensor([items[i].lo for i in batch], device=self.device)
-        hi = torch.tensor([items[i].hi for i in batch], device=self.device)
-        if not with_maps:
-            return pooled, None, None, lo, hi
-        dec = torch.stack([items[i].dec for i in batch]).to(self.device).float()
-        mask = torch.stack([items[i].mask for i in batch]).to(self.device).long()
-        return pooled, dec, mask, lo, hi
-
-    def _step_loss(self, reg_batch, seg_batch, items) -> torch.Tensor:
-        loss = torch.zeros((), device=self.device)
-        if reg_batch:
-            pooled, _, _, lo, hi = self._stack(reg_batch, items, False)
-            _, fraction = self.net(pooled, None, (self.size, self.size))
-            loss = loss + self.cfg.reg_weight * _reg_loss(fraction, lo, hi)
-        if seg_batch:
-            pooled, dec, mask, _, _ = self._stack(seg_batch, items, True)
-            logits, _ = self.net(pooled, dec, (self.size, self.size))
-            loss = loss + self.cfg.seg_weight * segmentation_loss(logits, mask, self.cfg.fragment_weight)
-        return loss
-
-    def train_epoch(self, epoch: int, opt, sched, progress: ProgressFn | None) -> float:
-        self.model.reg_head.train()
-        reg_batches = self._batches(self.reg_idx, epoch)
-        seg_batches = self._batches(self.seg_idx, epoch + 10_000) if self.cfg.refine_seg else []
-        total = 0.0
-        for step in range(self.steps_per_epoch):
-            self.stopper.check()
-            rb = reg_batches[step] if step < len(reg_batches) else []
-            sb = seg_batches[step] if step < len(seg_batches) else []
-            loss = self._step_loss(rb, sb, self.train_items)
-            total += optimiser_step(loss, opt, sched, epoch, step)
-            report_every(progress, 10, "2", epoch, self.cfg.epochs, step, self.steps_per_epoch, total / (step + 1))
-        self.model.eval()
-        return total / self.steps_per_epoch
-
-    def validate(self, _loader) -> tuple[float, dict]:
-        """Validation on cached features of the validation embryos (exactly what inference computes)."""
-        items = self.val_items
-        self.model.eval()
-        counts = np.zeros((3, 3), np.int64)
-        abs_err, n_exact, viol, n_range, total, n = 0.0, 0, 0, 0, 0.0, 0
-        with torch.no_grad():
-            for start in range(0, len(items), 32):
-                chunk = list(range(start, min(start + 32, len(items))))
-                pooled, _, _, lo, hi = self._stack(chunk, items, False)
-                fraction, _ = self.model.reg_head(pooled)
-                lab = ~torch.isnan(lo)
-                if bool(lab.any()):
-                    total += float(range_loss(fraction[lab], lo[lab], hi[lab])) * int(lab.sum())
-                    n += int(lab.sum())
-                e, x, v, r = _reg_stats(fraction, lo, hi)
-                abs_err, n_exact, viol, n_range = abs_err + e, n_exact + x, viol + v, n_range + r
-                seg = [i for i in chunk if items[i].dec is not None]
-                if seg:
-                    pooled, dec, mask, _, _ = self._stack(seg, items, True)
-                    logits, _ = self.heads(pooled, dec, (self.size, self.size))
-                    counts += seg_counts(logits, mask)
-        metrics = {
-            "dice_fragment": dice_from_counts(counts, 2),
-            "dice_blastomere": dice_from_counts(counts, 1),
-            "mae_pct": 100 * abs_err / n_exact if n_exact else None,
-            "range_violation_rate": viol / n_range if n_range else None,
-            **{f"cache_{k}": v for k, v in self.cache_stats.items()},
-        }
-        return (total / n if n else 0.0), metrics
-
-
-def describe(cfg: TrainConfig) -> dict:
-    d = asdict(replace(cfg, model=cfg.model))
-    d["model"] = cfg.model.to_dict()
-    d["init_overrides"] = dict(cfg.init_overrides)
-    return d

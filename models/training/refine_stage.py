@@ -16,10 +16,11 @@ import torch
 
 from models.inference.device import channels_last, is_distributed, rank
 from models.network.attnregdeeplab import AttnRegDeepLab
-from models.training.data import InputSpec, Sample, read_grey_uint8, read_mask_at
+from models.network.inputs import InputSpec, read_grey_uint8
+from models.training.data import Sample, read_mask_at
 from models.training.features import dihedral
 from models.training.losses import segmentation_loss
-from models.training.steps import dice_from_counts, optimiser_step, report_every, seg_counts, wrap_ddp
+from models.training.steps import ValTally, dice_from_counts, optimiser_step, report_every, seg_counts, wrap_ddp
 
 
 @dataclass
@@ -121,7 +122,7 @@ class RefineRun:
     def validate(self, _loader) -> tuple[float, dict]:
         """Whole validation frames through the refiner, against the frozen network's logits it starts from."""
         self.model.eval()
-        counts = np.zeros((3, 3), np.int64)
+        tally = ValTally()
         total = 0.0
         with torch.no_grad():
             for images, logits, masks in self._val_chunks():
@@ -130,11 +131,6 @@ class RefineRun:
                     _stack(images, self.device).float(), _stack(logits, self.device).float()
                 )
                 total += float(segmentation_loss(refined, mask)) * len(masks)
-                counts += seg_counts(refined, mask)
+                tally.add_seg(refined, mask)
         n = max(len(self.val_items), 1)
-        metrics = {
-            "dice_fragment": dice_from_counts(counts, 2),
-            "dice_blastomere": dice_from_counts(counts, 1),
-            "dice_fragment_unrefined": self.unrefined_dice,
-        }
-        return total / n, metrics
+        return total / n, {**tally.seg_metrics(), "dice_fragment_unrefined": self.unrefined_dice}

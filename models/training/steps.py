@@ -1,7 +1,8 @@
-"""Pieces every training stage shares: progress reports, one optimiser step, segmentation counts.
+"""Pieces every training stage shares: progress reports, one optimiser step, the regression loss over labelled
+frames, and the validation tally that every stage's metrics come from.
 
-Kept apart from models/training/loop.py so that stage modules (models/training/refine_stage.py) can use them without
-importing the training loop that imports them.
+Kept apart from models/training/loop.py so that stage modules (models/training/stage2.py,
+models/training/refine_stage.py) can use them without importing the training loop that imports them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from models.inference.device import is_distributed
 from models.network.attnregdeeplab import argmax3
-from models.training.losses import IGNORE_INDEX
+from models.training.losses import IGNORE_INDEX, range_loss
 
 
 class TrainingError(RuntimeError):
@@ -81,6 +82,55 @@ def seg_counts(logits: torch.Tensor, target: torch.Tensor) -> np.ndarray:
 def dice_from_counts(counts: np.ndarray, cls: int) -> float | None:
     inter, p, t = counts[cls]
     return None if p + t == 0 else 2.0 * inter / (p + t)
+
+
+def reg_loss(fraction: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Range loss over the frames of a batch that have a label (lo is NaN for the others); 0 when none has."""
+    labelled = ~torch.isnan(lo)
+    if not bool(labelled.any()):
+        return fraction.sum() * 0.0
+    return range_loss(fraction[labelled], lo[labelled], hi[labelled])
+
+
+def reg_stats(fraction: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[float, int, int, int]:
+    """(absolute error summed over exact labels, exact labels, range violations, range labels) of a batch."""
+    labelled = ~torch.isnan(lo)
+    exact = labelled & (lo == hi)
+    ranged = labelled & (lo != hi)
+    abs_err = float((fraction[exact] - lo[exact]).abs().sum())
+    viol = int(((fraction[ranged] < lo[ranged]) | (fraction[ranged] > hi[ranged])).sum())
+    return abs_err, int(exact.sum()), viol, int(ranged.sum())
+
+
+class ValTally:
+    """Validation counts over a set, batch by batch; the one place its metrics are computed from them."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros((3, 3), np.int64)
+        self.abs_err, self.n_exact, self.violations, self.n_range = 0.0, 0, 0, 0
+
+    def add_seg(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        self.counts += seg_counts(logits, target)
+
+    def add_reg(self, fraction: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        e, x, v, r = reg_stats(fraction, lo, hi)
+        self.abs_err, self.n_exact = self.abs_err + e, self.n_exact + x
+        self.violations, self.n_range = self.violations + v, self.n_range + r
+
+    def seg_metrics(self) -> dict:
+        """Micro Dice of fragments and blastomeres over the set (None for a class absent from both)."""
+        return {
+            "dice_fragment": dice_from_counts(self.counts, 2),
+            "dice_blastomere": dice_from_counts(self.counts, 1),
+        }
+
+    def metrics(self) -> dict:
+        """seg_metrics, plus the MAE (%) over exact labels and the share of range labels missed."""
+        return {
+            **self.seg_metrics(),
+            "mae_pct": 100 * self.abs_err / self.n_exact if self.n_exact else None,
+            "range_violation_rate": self.violations / self.n_range if self.n_range else None,
+        }
 
 
 def wrap_ddp(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:

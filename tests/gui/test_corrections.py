@@ -515,7 +515,7 @@ def test_label_changes_undo_and_redo_with_ctrl_z_like_strokes(win, qtbot):
 
 def test_timing_gives_hours_the_plot_in_hours_and_the_day_2_grade(bare_win, qtbot):
     """EmbryoScope names carry no time: Grading ▸ Set timing gives every frame its hours post-insemination."""
-    from embryograde_app.core.project.store import Timing
+    from embryograde_app.core.project.records import Timing
     from embryograde_app.ui.timing_dialog import TimingDialog
 
     win = bare_win

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QProgressBar, QPushButton, QTableWidget
 
+from embryograde_app.core.project.registry import CANDIDATES_DIR
 from embryograde_app.core.project.store import ProjectStore
-from embryograde_app.core.training.retraining import CANDIDATES_DIR
 
 FAST = {"epochs": 3, "views": 1, "device": "cpu", "batch_size": 4, "val_fraction": 0.34, "generator_frames": 4}
 
@@ -92,9 +92,9 @@ def test_cancel_in_the_middle_keeps_the_old_model(make_window, project, fake_pre
 def test_failing_run_reports_and_keeps_the_old_model(make_window, project, fake_predictor, qtbot, monkeypatch):
     import torch
 
-    import models.training.loop as training
+    import models.training.stage2 as training
 
-    monkeypatch.setattr(training, "_reg_loss", lambda fraction, lo, hi: fraction.sum() * torch.tensor(float("nan")))
+    monkeypatch.setattr(training, "reg_loss", lambda fraction, lo, hi: fraction.sum() * torch.tensor(float("nan")))
     window = make_window(project, fake_predictor)
     panel = window.training_panel
     with qtbot.waitSignal(panel.runner.failed, timeout=60000) as failed:

@@ -1,1 +1,1 @@
-"""What a grade is and how a model is graded: schemes, metrics, batch grading of folders and projects."""
+"""Batch grading: frames of folders and files into a CSV report, a project's frames into its store."""

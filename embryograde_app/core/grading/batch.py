@@ -7,7 +7,6 @@ by the same model version are skipped, so a run killed half-way is finished by r
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from embryograde_app.core.domain.schemes import DEFAULT_SCHEME, frag_pct, get_scheme
-from embryograde_app.core.io.atomic import atomic_write_bytes
 from embryograde_app.core.io.frames import FrameReadError, NoFramesError, naming, open_frames
 from embryograde_app.core.project.frame_import import embryo_keys
 from embryograde_app.core.project.grade_reports import (
@@ -25,8 +23,8 @@ from embryograde_app.core.project.grade_reports import (
     read_report_keys,
     write_embryo_summary,
 )
+from embryograde_app.core.project.registry import ensure_active_model
 from embryograde_app.core.project.store import ProjectError, ProjectStore
-from embryograde_app.paths import BUNDLED_WEIGHTS
 
 Progress = Callable[[int, int], None]
 
@@ -221,90 +219,6 @@ def grade_inputs_to_csv(
 
 
 # ------------------------------------------------------------------------------------ project
-def register_weights(store: ProjectStore, weights: str | Path, activate: bool) -> tuple[str, Path]:
-    """A weights file in the project's registry, copied into PROJECT/models/ once (matched by content).
-
-    A different file under a version name the project already uses is kept beside it under a name with its
-    sha256, and its sidecar says so: a registered file is never overwritten."""
-    from models.inference.weights import read_metadata, sha256_of
-
-    weights = Path(weights)
-    meta = read_metadata(weights)
-    digest = sha256_of(weights)
-    for row in store.models():
-        if row["sha256"] == digest:
-            if activate:
-                store.activate_model(row["version"])
-            return row["version"], store.model_path(row)
-    version = str(meta.get("version") or digest[:12])
-    folder = store.root / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    taken = {row["version"] for row in store.models()}
-    plain = folder / f"{version}.safetensors"
-    if version in taken or (plain.exists() and sha256_of(plain) != digest):
-        version = f"{version}-{digest[:8]}"
-    target = folder / f"{version}.safetensors"
-    if not target.exists():
-        try:
-            atomic_write_bytes(target, weights.read_bytes(), overwrite=False)
-        except FileExistsError:  # another process copied it in the meantime: the same bytes are fine
-            if sha256_of(target) != digest:
-                raise ProjectError(f"{target}: another file already has this name; not registered") from None
-    elif sha256_of(target) != digest:
-        raise ProjectError(f"{target}: another file already has this name; not registered")
-    # (present with the same content: an earlier copy whose registration never happened; used as it is)
-    share_onnx_export(weights, target, digest)
-    side = target.with_suffix(".json")
-    if not side.exists():
-        try:
-            atomic_write_bytes(side, json.dumps(dict(meta, version=version), indent=1).encode("utf-8"), overwrite=False)
-        except FileExistsError:
-            pass  # another process wrote the same sidecar for the same file
-    parent = meta.get("parent")
-    store.register_model(
-        version,
-        target.relative_to(store.root),
-        digest,
-        parent_version=parent.get("version") if isinstance(parent, dict) else parent,
-        metrics=meta.get("metrics"),
-        data_summary=meta.get("data"),
-        activate=activate,
-    )
-    return version, target
-
-
-def share_onnx_export(weights: Path, target: Path, digest: str) -> None:
-    """The copy runs on ONNX Runtime at once from its source's export, instead of exporting the network again
-    (seconds of work, and torch's tracer in a background thread of the window)."""
-    try:
-        from models.inference import onnx_backend
-    except ImportError:  # no torch here: nothing to share
-        return
-    onnx_backend.share_export(weights, target, digest)
-
-
-def ensure_active_model(store: ProjectStore, weights: str | Path | None = None) -> tuple[str, Path]:
-    """The project's active model, checked against the sha256 it was registered with; the first time (or with
-    ``weights``) the bundled (or given) weights are registered and activated."""
-    from models.inference.weights import sha256_of
-
-    if weights is None:
-        row = store.active_model()
-        if row is not None:
-            path = store.model_path(row)
-            if not path.is_file():
-                raise ProjectError(f"{path}: the weights of the model in use ({row['version']}) are missing")
-            if sha256_of(path) != row["sha256"]:
-                raise ProjectError(
-                    f"{path}: the weights of the model in use ({row['version']}) changed since they were "
-                    "registered; roll back to another version"
-                )
-            share_onnx_export(BUNDLED_WEIGHTS, path, row["sha256"])  # a project made before copies shared exports
-            return row["version"], path
-        weights = BUNDLED_WEIGHTS
-    return register_weights(store, weights, activate=True)
-
-
 def grade_project(
     project: str | Path,
     predictor_factory: Callable[[Path], object],
@@ -321,9 +235,7 @@ def grade_project(
         predictor = predictor_factory(path)
         predictor.meta.setdefault("version", version)
         summary = GradingSummary(model_version=version)
-        graded = {
-            int(r[0]) for r in store.conn.execute("SELECT frame_id FROM predictions WHERE model_version=?", (version,))
-        }
+        graded = store.graded_frame_ids(version)
         frames = store.frames()
         todo = [f for f in frames if f.id not in graded]
         summary.already_graded = len(frames) - len(todo)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embryograde_app.core.project.store import ProjectStore, current_user
+from embryograde_app.core.project.records import current_user
+from embryograde_app.core.project.store import ProjectStore
 from embryograde_app.core.view.editing import MaskPatch, diff_patch
 
 

@@ -34,6 +34,7 @@ def project_rows(store: ProjectStore, scheme: GradingScheme) -> list[GradeRow]:
     rows = []
     frames = store.frames()
     hours = frame_hours(frames, store.timings())  # from the frames, else from the embryo's timing
+    wells = {int(e["id"]): e["well"] for e in store.embryos()}
     for frame in frames:
         pred = store.prediction(frame.id, active["version"]) if active else None
         pred = pred or store.prediction(frame.id)
@@ -46,11 +47,10 @@ def project_rows(store: ProjectStore, scheme: GradingScheme) -> list[GradeRow]:
         model_pct = pred["regression_pct"] if pred else None
         grade, source = reported_grade(scheme, human.frag_pct if human else None, lo, hi, model_pct)
         graded_at = pred["created_at"] if pred else (human.created_at if human else label["created_at"])
-        embryo = store.conn.execute("SELECT well FROM embryos WHERE id=?", (frame.embryo_id,)).fetchone()
         rows.append(
             GradeRow(
                 embryo_id=frame.embryo_key,
-                well=embryo["well"],
+                well=wells[frame.embryo_id],
                 focal_plane=frame.focal_plane,
                 frame=frame.frame_number,
                 time_h=hours[frame.id],

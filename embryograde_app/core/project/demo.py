@@ -30,4 +30,4 @@ def ensure_demo_project(path: str | Path) -> Path:
 
 def needs_grading(path: str | Path) -> bool:
     with ProjectStore(path) as store:
-        return store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
+        return store.prediction_count() == 0

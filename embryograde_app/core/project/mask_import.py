@@ -66,23 +66,9 @@ def _decoded_shape(path: Path) -> tuple[int, int]:
     return int(image.shape[0]), int(image.shape[1])
 
 
-def _latest_mask_sha(store: ProjectStore, frame_id: int) -> str | None:
-    row = store.conn.execute(
-        "SELECT sha256 FROM mask_revisions WHERE frame_id=? ORDER BY id DESC LIMIT 1", (frame_id,)
-    ).fetchone()
-    return None if row is None else str(row[0])
-
-
 def _frame_by_pixels(store: ProjectStore, image_bytes: bytes, embryo_key: str | None) -> int | None:
     """A frame already holding exactly these image bytes (e.g. imported by the caller under its own key)."""
-    digest = hashlib.sha256(image_bytes).hexdigest()
-    sql = "SELECT f.id FROM frames f JOIN embryos e ON e.id = f.embryo_id WHERE f.image_sha256=?"
-    args: list = [digest]
-    if embryo_key is not None:
-        sql += " AND e.key=?"
-        args.append(embryo_key)
-    row = store.conn.execute(sql + " ORDER BY f.id LIMIT 1", args).fetchone()
-    return None if row is None else int(row[0])
+    return store.frame_with_image(hashlib.sha256(image_bytes).hexdigest(), embryo_key)
 
 
 _LEADING_NUMBER = re.compile(r"^(\d+)(?=$|[_-])")
@@ -120,7 +106,7 @@ def _add_frame_and_mask(
             embryo_id, frame_number, image_bytes, suffix, shape, source=source, focal_plane=focal_plane
         )
         report.added_frames += int(added)
-    if _latest_mask_sha(store, frame_id) == hashlib.sha256(encode_png(mask)).hexdigest():
+    if store.latest_mask_sha256(frame_id) == hashlib.sha256(encode_png(mask)).hexdigest():
         return  # the same annotation imported again: nothing new
     store.add_mask_revision(frame_id, mask, "import", author)
     report.added_masks += 1

@@ -19,7 +19,8 @@ import numpy as np
 
 from embryograde_app.core.domain.schemes import GradingScheme
 from embryograde_app.core.io.atomic import atomic_write_text
-from embryograde_app.core.project.store import FrameRecord, ProjectStore
+from embryograde_app.core.project.records import FrameRecord
+from embryograde_app.core.project.store import ProjectStore
 from embryograde_app.core.project.timing import (
     GRADING_DAYS,
     WINDOW_H,

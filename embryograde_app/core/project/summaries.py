@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from embryograde_app.core.domain.schemes import GradingScheme
 from embryograde_app.core.project.store import ProjectStore
@@ -21,16 +23,8 @@ def embryo_grades(store: ProjectStore, scheme: GradingScheme) -> dict[str, Embry
     active = store.active_model()
     if active is None:
         return {}
-    values: dict[str, list[float]] = {}
-    rows = store.fetch_all(  # one step of SQLite, not one per row: this runs on the window's thread
-        "SELECT e.key, p.regression_pct FROM predictions p JOIN frames f ON f.id = p.frame_id "
-        "JOIN embryos e ON e.id = f.embryo_id WHERE p.model_version = ?",
-        (active["version"],),
-    )
-    for key, pct in (row.values() for row in rows):
-        values.setdefault(key, []).append(pct)
     out = {}
-    for key, pcts in values.items():
+    for key, pcts in store.regression_pcts_by_embryo(active["version"]).items():
         median = statistics.median(pcts)
         out[key] = EmbryoGrade(median, scheme.grade(median), len(pcts))
     return out
@@ -55,3 +49,41 @@ def label_marks(store: ProjectStore, frame_ids: list[int], numbers: list[int]) -
         for fid, number in zip(frame_ids, numbers, strict=True)
         if fid in labels
     ]
+
+
+@dataclass(frozen=True)
+class EmbryoSeries:
+    """What the time course draws for one embryo: per frame its number, hours, the model's two readings
+    (None where unknown) and the person's answers as (frame number, lo, hi)."""
+
+    numbers: list[int]
+    hours: list[float | None]
+    model: list[float | None]
+    area: list[float | None]
+    marks: list[tuple[int, float, float]]
+
+
+def embryo_series(entry: Any, store: ProjectStore | None, predicted: Callable[[tuple], Any]) -> EmbryoSeries:
+    """The time course of ``entry`` (a collection's embryo): the project's graded frames, else what the
+    window has inferred (``predicted((embryo_id, focal_plane, number))`` -> a prediction or None); labels from
+    the project's person answers, else from the dataset's labels.csv."""
+    numbers = [entry.frame_number(i) for i in range(len(entry))]
+    model: list[float | None] = [None] * len(numbers)
+    area: list[float | None] = [None] * len(numbers)
+    marks = []
+    if store is not None:
+        ids = [entry.frame_id(i) for i in range(len(entry))]
+        model, area = frame_series(store, ids)
+        marks = label_marks(store, ids, numbers)
+    else:
+        for number in numbers:
+            label = entry.labels.get(number)
+            if label is not None and label.has_range:
+                marks.append((number, label.range_lo, label.range_hi))
+            elif label is not None and label.frag_pct is not None:
+                marks.append((number, label.frag_pct, label.frag_pct))
+    for i, number in enumerate(numbers):
+        pred = predicted((entry.embryo_id, entry.focal_plane, number))
+        if pred is not None and model[i] is None:
+            model[i], area[i] = pred.regression_pct, pred.area_pct
+    return EmbryoSeries(numbers, [entry.time_h(i) for i in range(len(entry))], model, area, marks)

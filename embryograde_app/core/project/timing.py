@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from embryograde_app.core.domain.schemes import GradingScheme
-from embryograde_app.core.project.store import FrameRecord, ProjectStore, Timing
+from embryograde_app.core.project.records import FrameRecord, Timing
+from embryograde_app.core.project.store import ProjectStore
 
 GRADING_DAYS = (("day 2", 44.0), ("day 3", 68.0))  # (name, hours post-insemination)
 WINDOW_H = 1.0  # either side of the target time

@@ -15,7 +15,7 @@ from embryograde_app.core.training.samples import samples_from_layout
 
 def predictions(predictor, samples: list, batch_size: int = 8, progress: Callable[[int, int], None] | None = None):
     """(sample, prediction) for every sample in order, the frames read and predicted in batches."""
-    from models.training.data import read_grey_uint8
+    from models.network.inputs import read_grey_uint8
 
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]

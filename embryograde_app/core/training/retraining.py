@@ -1,8 +1,9 @@
-"""Retraining from the project's corrections: gather, train, compare, then publish or discard; roll back.
+"""Retraining from the project's corrections: gather, train, compare; the candidate it leaves is published,
+discarded or rolled back from by the model registry (core/project/registry.py).
 
 Qt-free, so `train --project` and the window's background worker run the same code. A run writes only a
-candidate file under PROJECT/models/candidates/; the active model changes in publish() and rollback()
-alone, each one SQLite transaction. A cancelled, failed (NaN loss, out of memory) or discarded run
+candidate file under PROJECT/models/candidates/; the active model changes in the registry's publish() and
+rollback() alone, each one SQLite transaction. A cancelled, failed (NaN loss, out of memory) or discarded run
 therefore leaves the model in use untouched. Features of the frozen network are cached on disk under
 PROJECT/cache/features, keyed by the frozen weights and the frame's bytes, so a second retrain on a grown
 dataset only runs the network on frames it has not seen.
@@ -10,21 +11,25 @@ dataset only runs the network on frames it has not seen.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from embryograde_app.core.domain.schemes import DEFAULT_SCHEME
-from embryograde_app.core.grading.batch import ensure_active_model, register_weights, share_onnx_export
-from embryograde_app.core.io.atomic import atomic_write_bytes
+from embryograde_app.core.project.registry import (
+    CANDIDATES_DIR,
+    Candidate,
+    RetrainError,
+    ensure_active_model,
+    register_weights,
+    remove_weights,
+    reserve_candidate_version,
+    sweep_abandoned_candidates,
+)
 from embryograde_app.core.project.store import ProjectError, ProjectStore
 
-CANDIDATES_DIR = "models/candidates"
 FEATURE_CACHE_DIR = "cache/features"
 DICE_TOLERANCE = 0.01  # ARCHITECTURE.md section 4: stage 2 must not lower fragment Dice by more than this
 STAGES = {
@@ -33,10 +38,6 @@ STAGES = {
     "refine": "mask edges: the boundary refiner, from corrected masks",
 }
 REFINE_WIDTH = 24  # the refiner given to a model that has none (the bundled model's width)
-
-
-class RetrainError(ValueError):
-    """A retrain that cannot start or finish (too few labels, a bad weights file); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -88,47 +89,6 @@ class RetrainUpdate:
     @property
     def epoch_end(self) -> bool:
         return self.val_loss is not None
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A trained model waiting for the user's decision: its file, and metrics before/after on held-out embryos."""
-
-    project: str
-    version: str
-    parent_version: str
-    stage: str
-    weights: str
-    before: dict
-    after: dict
-    data_summary: dict
-    history: list[dict]
-    device: str
-    seconds: float
-    cache: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    active_version: str | None = None  # the model in use when training began: publish() refuses if it changed
-
-    @property
-    def acceptable(self) -> bool:
-        """Validated on held-out embryos and no worse on MAE, range violations or fragment Dice."""
-        return not self.warnings
-
-    @property
-    def validated(self) -> bool:
-        """At least one embryo was held out of training and measured: the evidence a publish needs."""
-        return bool(self.data_summary.get("val_embryos"))
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    version: str
-    parent_version: str | None
-    created_at: float
-    active: bool
-    metrics: dict
-    data_summary: dict
-    path: Path
 
 
 UpdateFn = Callable[[RetrainUpdate], None]
@@ -197,7 +157,7 @@ def retrain(
     device = select_device(settings.device)
     parent_meta = read_metadata(parent_path)
     sweep_abandoned_candidates(root)
-    version = _new_version(root, settings.stage)
+    version = reserve_candidate_version(root, settings.stage)
     candidates = root / CANDIDATES_DIR
     candidates.mkdir(parents=True, exist_ok=True)
     out = candidates / f"{version}.safetensors"
@@ -240,13 +200,13 @@ def retrain(
             _export_for_the_cpu(out)
         emit(RetrainUpdate("evaluate", settings.stage, fraction=1.0))
     except torch.OutOfMemoryError as exc:
-        _remove_weights(out)
+        remove_weights(out)
         raise TrainingError(f"out of memory on {device}: lower the batch size or use the CPU") from exc
     except BaseException:
-        _remove_weights(out)
+        remove_weights(out)
         raise
     finally:
-        _remove_weights(stage1_out)
+        remove_weights(stage1_out)
         release_device_memory(device)
     return Candidate(
         project=str(root),
@@ -426,36 +386,6 @@ def compare(before: dict, after: dict, validated: bool) -> list[str]:
     return warnings
 
 
-def _new_version(root: Path, stage: str) -> str:
-    """A version name no other run can take: its candidate file is created exclusively here (two runs started
-    in the same second would otherwise share a name, and the second publish would meet the first's file)."""
-    base = time.strftime("%Y%m%d-%H%M%S") + f"-stage{stage}"
-    with ProjectStore(root) as store:
-        taken = {row["version"] for row in store.models()}
-    folder = root / CANDIDATES_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    version, n = base, 1
-    while True:
-        if version not in taken and not (root / "models" / f"{version}.safetensors").exists():
-            try:
-                (folder / f"{version}.safetensors").open("x").close()  # the reservation; the weights replace it
-            except FileExistsError:
-                pass
-            else:
-                (folder / f"{version}.owner").write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
-                return version
-        n += 1
-        version = f"{base}-{n}"
-
-
-def _remove_weights(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    path.with_suffix(".json").unlink(missing_ok=True)
-    path.with_suffix(".owner").unlink(missing_ok=True)
-    for export in path.parent.glob(f"{path.stem}.*.onnx"):  # its ONNX exports (models/inference/onnx_backend.py)
-        export.unlink(missing_ok=True)
-
-
 def _export_for_the_cpu(weights: Path) -> None:
     """Export the candidate for ONNX Runtime now, in a child process while the run still says "evaluating":
     otherwise the re-grade after publishing builds the torch network and exports it on the window's background
@@ -470,168 +400,3 @@ def _export_for_the_cpu(weights: Path) -> None:
         onnx_backend.ensure_exported(None, weights, str(read_metadata(weights)["sha256"]), in_process=False)
     except Exception as exc:  # noqa: BLE001 - the candidate stands without its export
         onnx_backend.log.warning("%s: not exported for ONNX Runtime yet (%s)", weights, exc)
-
-
-def _process_gone(owner: str) -> bool:
-    """Whether the process a candidate's .owner file names ("host pid") has ended; unsure means no."""
-    host, _, pid = owner.strip().rpartition(" ")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's run (a shared folder), or not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # alive but not ours, or a platform where signal 0 does not ask
-    return False
-
-
-def sweep_abandoned_candidates(root: Path) -> list[str]:
-    """Remove the candidate files of runs whose process died (kill -9, a crash, a power cut) and return their
-    versions. A run or an undecided candidate whose process is alive is left alone, and so is anything without
-    an owner file."""
-    folder = root / CANDIDATES_DIR
-    removed = []
-    for owner in sorted(folder.glob("*.owner")) if folder.is_dir() else []:
-        try:
-            gone = _process_gone(owner.read_text(encoding="utf-8"))
-        except OSError:
-            continue
-        if gone:
-            version = owner.stem
-            _sweep_half_published(root, version)
-            for path in folder.glob(f"{version}.*"):
-                path.unlink(missing_ok=True)
-            removed.append(version)
-    return removed
-
-
-def _sweep_half_published(root: Path, version: str) -> None:
-    """A publish killed before it registered the version leaves models/VERSION.json, perhaps the weights and
-    the atomic copy's .VERSION.*.tmp: remove them, unless the version did get registered."""
-    models = root / "models"
-    if not models.is_dir():
-        return
-    with ProjectStore(root) as store:
-        if any(row["version"] == version for row in store.models()):
-            return
-    _remove_weights(models / f"{version}.safetensors")
-    for tmp in models.glob(f".{version}.*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
-# ------------------------------------------------------------------------------------ the decision
-NO_HELD_OUT_OVERRIDE = "published without held-out evidence: how it does on an embryo it has not seen is unknown"
-
-
-def publish(candidate: Candidate, activate: bool = True, override: str | None = None) -> Path:
-    """Move the candidate into PROJECT/models/ and register it (parent, metrics, data, sha256); activate it.
-
-    The file is verified against its sidecar first; registration and activation are one transaction, so the
-    active model changes only when both succeed. A candidate measured on no held-out embryo is published only
-    with an explicit ``override`` (who and why), recorded in the model's registry entry and sidecar.
-    """
-    from models.inference.weights import WeightsError, read_metadata, sha256_of
-
-    root = Path(candidate.project)
-    source = Path(candidate.weights)
-    if not source.is_file():
-        raise RetrainError(f"{source}: the candidate file is gone (discarded or moved)")
-    digest = sha256_of(source)
-    try:
-        recorded = read_metadata(source).get("sha256")
-    except WeightsError as exc:
-        raise RetrainError(str(exc)) from exc
-    if recorded != digest:
-        raise RetrainError(f"{source}: sha256 does not match its sidecar; not published")
-    if not candidate.validated and not override:
-        raise RetrainError(
-            "no held-out embryo measured this model: label frames of at least 2 embryos and retrain, or publish "
-            "with an override (recorded with the model)"
-        )
-    target = root / "models" / source.name
-    metrics = {"before": candidate.before, "after": candidate.after, "warnings": candidate.warnings}
-    if override:
-        metrics["override"] = override
-    summary = dict(candidate.data_summary, stage=candidate.stage, device=candidate.device, seconds=candidate.seconds)
-    with ProjectStore(root) as store:
-        active = store.active_model()
-        now = active["version"] if active is not None else None
-        if activate and now != candidate.active_version:
-            raise RetrainError(
-                f"the model in use changed to {now} after this candidate was trained (it was compared with "
-                f"{candidate.parent_version}); not published: retrain from the model in use"
-            )
-        if any(row["version"] == candidate.version for row in store.models()):
-            raise RetrainError(f"version {candidate.version} is already registered; not published again")
-        # The name was reserved by this candidate's run: files under it are left from a publish that crashed.
-        _remove_weights(target)
-        # Copied in first (never over an existing file), registered, then the candidate dropped: a failed
-        # registration leaves the candidate as it was to publish again, and nothing in models/ is replaced.
-        # The sidecar carries the held-out comparison too (ARCHITECTURE.md section 4: metrics travel with the file).
-        sidecar = dict(read_metadata(source), metrics=metrics)
-        try:
-            sidecar_bytes = json.dumps(sidecar, indent=1, default=float).encode("utf-8")
-            atomic_write_bytes(target.with_suffix(".json"), sidecar_bytes, overwrite=False)
-        except FileExistsError:
-            raise RetrainError(f"{target}: a model of that name is already in the project; not published") from None
-        try:
-            atomic_write_bytes(target, source.read_bytes(), overwrite=False)
-        except BaseException:
-            target.with_suffix(".json").unlink(missing_ok=True)
-            raise
-        try:
-            store.register_model(
-                candidate.version,
-                target.relative_to(root),
-                digest,
-                parent_version=candidate.parent_version,
-                metrics=metrics,
-                data_summary=summary,
-                activate=activate,
-            )
-        except BaseException:
-            _remove_weights(target)
-            raise
-    share_onnx_export(source, target, digest)  # re-grading starts on ONNX Runtime at once
-    _remove_weights(source)
-    return target
-
-
-def discard(candidate: Candidate) -> None:
-    """Delete the candidate's files; the registry and the active model never knew it."""
-    _remove_weights(Path(candidate.weights))
-
-
-def rollback(project: str | Path, version: str) -> Path:
-    """Make an earlier (or any registered) version active again, after checking its file is intact."""
-    from models.inference.weights import sha256_of
-
-    with ProjectStore(project) as store:
-        row = next((r for r in store.models() if r["version"] == version), None)
-        if row is None:
-            raise ProjectError(f"no model version {version!r} in this project")
-        path = store.model_path(row)
-        if not path.is_file():
-            raise ProjectError(f"{path}: the weights of version {version} are missing")
-        if sha256_of(path) != row["sha256"]:
-            raise ProjectError(f"{path}: the weights of version {version} changed since they were registered")
-        store.activate_model(version)
-    return path
-
-
-def model_versions(project: str | Path) -> list[ModelVersion]:
-    """Every registered version, oldest first, with its parent and metrics."""
-    with ProjectStore(project) as store:
-        return [
-            ModelVersion(
-                row["version"],
-                row["parent_version"],
-                row["created_at"],
-                bool(row["active"]),
-                json.loads(row["metrics"] or "{}"),
-                json.loads(row["data_summary"] or "{}"),
-                store.model_path(row),
-            )
-            for row in store.models()
-        ]
