@@ -3,6 +3,9 @@ version; ProjectStore applies the migrations when it opens a project it may writ
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 DB_NAME = "project.sqlite"
 
 _SCHEMA_V1 = """
@@ -105,3 +108,14 @@ CREATE TABLE embryo_timing (
 
 # Migration i upgrades schema version i to i + 1. Version 0 is an empty database.
 MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+
+
+class StoreTables:
+    """The base of ProjectStore's parts by table (store_frames, store_labels, store_models).
+
+    Not used on its own: ProjectStore gives its parts ``self.root``, ``self.conn`` and the helpers
+    (``transaction``, ``audit``, ``fetch_all``, ``rows_by_frame``, ``_store_file``). Reads run on ``self.conn``;
+    every write runs inside ``self.transaction()`` and appends its ``self.audit`` entry there."""
+
+    root: Path
+    conn: sqlite3.Connection

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from pathlib import Path
 
 import numpy as np
 
 from embryograde_app.core.project.records import FrameRecord, ProjectError, Row, Timing, current_user, sha256_bytes
+from embryograde_app.core.project.schema import StoreTables
 
 
-class EmbryoFrameTables:
-    """The embryos of a project, when their frames were taken, and the frames (images stored by content).
-
-    A part of ProjectStore (store.py), not used on its own: ProjectStore gives it ``self.root``, ``self.conn``
-    and the helpers (``transaction``, ``audit``, ``fetch_all``, ``rows_by_frame``, ``_store_file``). Reads run on
-    ``self.conn``; every write runs inside ``self.transaction()`` and appends its ``self.audit`` entry there."""
-
-    root: Path
-    conn: sqlite3.Connection
+class EmbryoFrameTables(StoreTables):
+    """The embryos of a project, when their frames were taken, and the frames (images stored by content)."""
 
     # ------------------------------------------------------------------------------------ embryos
     def ensure_embryo(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -20,17 +19,11 @@ from embryograde_app.core.project.records import (
     current_user,
     sha256_bytes,
 )
+from embryograde_app.core.project.schema import StoreTables
 
 
-class MaskLabelTables:
-    """Masks (by people, imports and models; files stored by content), range labels and reviews of frames.
-
-    A part of ProjectStore (store.py), not used on its own: ProjectStore gives it ``self.root``, ``self.conn``
-    and the helpers (``transaction``, ``audit``, ``fetch_all``, ``rows_by_frame``, ``_store_file``). Reads run on
-    ``self.conn``; every write runs inside ``self.transaction()`` and appends its ``self.audit`` entry there."""
-
-    root: Path
-    conn: sqlite3.Connection
+class MaskLabelTables(StoreTables):
+    """Masks (by people, imports and models; files stored by content), range labels and reviews of frames."""
 
     # ------------------------------------------------------------------------------------ masks
     def add_mask_revision(

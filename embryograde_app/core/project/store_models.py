@@ -12,18 +12,12 @@ import numpy as np
 from embryograde_app.core.domain.schemes import frag_pct
 from embryograde_app.core.io.atomic import encode_png
 from embryograde_app.core.project.records import ProjectError
+from embryograde_app.core.project.schema import StoreTables
 
 
-class ModelTables:
+class ModelTables(StoreTables):
     """The registered model versions (one active) and what each graded: a prediction per frame and version, its
-    mask stored as a model-authored mask revision (MaskLabelTables._insert_mask_revision).
-
-    A part of ProjectStore (store.py), not used on its own: ProjectStore gives it ``self.root``, ``self.conn``
-    and the helpers (``transaction``, ``audit``, ``fetch_all``, ``rows_by_frame``, ``_store_file``). Reads run on
-    ``self.conn``; every write runs inside ``self.transaction()`` and appends its ``self.audit`` entry there."""
-
-    root: Path
-    conn: sqlite3.Connection
+    mask stored as a model-authored mask revision (MaskLabelTables._insert_mask_revision)."""
 
     # ------------------------------------------------------------------------------------ models
     def register_model(
