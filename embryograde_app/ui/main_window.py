@@ -220,9 +220,11 @@ class MainWindow(QMainWindow):
         self.correction_panel.set_enabled_for_editing(collection.store is not None and not read_only)
         self.predictions.clear()
         self.training_panel.set_project(collection.root if collection.store is not None else None)
-        weights = resolve_weights(self.weights_override, collection.store, default=self._weights)
-        if weights is not None and str(weights) != self._weights:  # no user's file: the project's active model
-            self.use_model(str(weights))  # the project's published model, not the bundled one
+        # The model this source is graded with: the user's file, else the project's active model, else the
+        # bundled one (what Grade all would register), never the model of the project opened before.
+        weights = resolve_weights(self.weights_override, collection.store)
+        if weights is not None and str(weights) != self._weights:
+            self.use_model(str(weights))
         self._ensure_inference()
         self.project_actions.update_enabled()
         self.settings.setValue("last_path", str(Path(path).resolve()))

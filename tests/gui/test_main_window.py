@@ -452,3 +452,24 @@ def test_f7_and_f8_fold_the_side_panels_away_and_the_views_take_the_room(window,
     assert window.views.width() > before + 300
     qtbot.keyClick(window, Qt.Key.Key_F8)
     assert window.side_panel.isVisible()
+
+
+def test_a_project_without_a_model_is_shown_with_the_bundled_model_not_the_last_projects(
+    make_window, tiny_dataset, project, tmp_path, fake_predictor
+):
+    """The window shows what Grade all would store: opening a project with no model after one with its own
+    published model goes back to the bundled model instead of keeping the other project's."""
+    from embryograde_app.core.project.frame_import import import_into_project
+    from embryograde_app.core.project.store import ProjectStore
+    from embryograde_app.paths import BUNDLED_WEIGHTS
+
+    bare = tmp_path / "bare"
+    import_into_project(bare, [tiny_dataset])
+    with ProjectStore(project) as store:
+        own = str(store.model_path(store.active_model()))
+    win = make_window(project, fake_predictor)
+    assert win._weights == own
+    assert win.open_path(bare)
+    assert win._weights == str(BUNDLED_WEIGHTS)
+    assert win.open_path(project)
+    assert win._weights == own

@@ -78,8 +78,8 @@ def resolve_weights(
 ) -> Path | None:
     """Which weights a run uses: an explicit file given by the user (`grade --weights`, the window's ``weights``)
     wins as it is (loading it names what is wrong with it); else the active model of ``project``; else
-    ``default`` when that file exists: the bundled weights, or for the window opening a project without a model
-    the one it already runs. None when there is none of these.
+    ``default`` (the bundled weights) when that file exists: what grading the project would register. None
+    when there is none of these.
 
     Only looks: nothing is registered or checked, so the window may ask on opening any project, read-only
     ones too. A run that grades the project (and so records which model graded) goes through
