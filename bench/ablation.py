@@ -23,6 +23,7 @@ import torch
 
 from bench.bench_inference import bundled_config
 from bench.timing import interleaved_medians
+from bench.workdir import scratch_dir
 from embryograde_app.core.synth.generator import generate_dataset
 from embryograde_app.core.training.evaluate import evaluate_predictor
 from embryograde_app.core.training.retraining import REFINE_WIDTH
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
             fine_skip_channels=4,
         )
         refine_width = 4
-    work = Path(tempfile.mkdtemp(prefix="ablation-"))
+    work = scratch_dir("ablation-")
     n_emb, n_frames = (6, 2) if quick else (args.embryos, args.frames)
     generate_dataset(work / "train", n_emb, n_frames, size=size, seed=TRAIN_SEED)
     generate_dataset(work / "refine", n_emb, n_frames, size=size, seed=TRAIN_SEED + 1)

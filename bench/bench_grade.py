@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.workdir import scratch_dir
 from embryograde_app.paths import BUNDLED_WEIGHTS
 
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     from embryograde_app.core.project.frame_import import import_into_project
     from models.inference.predictor import Predictor
 
-    work = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    work = scratch_dir("bench-grade-")
     frames_dir = work / "frames"
     frames_dir.mkdir()
     make_frames(frames_dir, n, size)

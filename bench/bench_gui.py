@@ -21,11 +21,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.workdir import scratch_dir
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     from embryograde_app.ui import create_main_window
     from embryograde_app.workers import FramePrediction
 
-    work = Path(tempfile.mkdtemp(prefix="bench-gui-"))
+    work = scratch_dir("bench-gui-")
     folder = work / "seq"
     folder.mkdir()
     _frames(folder, n_frames, size)
@@ -219,7 +220,7 @@ def flows(args: argparse.Namespace) -> dict:
     app = QApplication.instance() or QApplication([])
     weights = args.weights or str(BUNDLED_WEIGHTS)
     embryos, frames, size = (4, 3, 96) if args.quick else (10, 30, 500)
-    work = Path(tempfile.mkdtemp(prefix="bench-flows-"))
+    work = scratch_dir("bench-flows-")
     if getattr(args, "real", None):
         project = make_real_project(work / "proj", [Path(p) for p in args.real], weights)
         val_fraction = 0.5  # one of two embryos held out

@@ -16,11 +16,11 @@ import argparse
 import json
 import math
 import statistics
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench.workdir import scratch_dir
 from embryograde_app.paths import BUNDLED_WEIGHTS
 
 PER_EMBRYO = 25
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     from models.training.loop import _Stopper
     from models.training.stage2 import Stage2Run
 
-    work = Path(tempfile.mkdtemp(prefix="bench-retrain-"))
+    work = scratch_dir("bench-retrain-")
     cfg, samples, generate_s = _setup(args, work)
     device = torch.device("cpu")
     model, _ = build_model(cfg, device)

@@ -141,11 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.data:
         samples = [s for s in samples_from_layout(args.data) if s.mask_path]
     else:
-        import tempfile
-
+        from bench.workdir import scratch_dir
         from embryograde_app.core.synth.generator import generate_dataset
 
-        tmp = tempfile.mkdtemp(prefix="fragment-errors-")
+        tmp = scratch_dir("fragment-errors-")
         embryos, frames = (2, 2) if args.quick else (15, 8)
         generate_dataset(tmp, embryos, frames, size=256, seed=90210)
         samples = samples_from_layout(tmp)

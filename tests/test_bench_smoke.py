@@ -192,3 +192,22 @@ def test_correction_curve_quick(tmp_path, tiny_weights):
 
     picked = pick_frames(samples_from_layout(data), 2)
     assert len({s.embryo_id for s in picked}) == 2  # two embryos, not two frames of one
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_bench_scratch_folders_are_removed_when_the_process_ends_unless_kept(keep, tmp_path):
+    """The quick benches run in every `make test`: their projects and caches must not pile up in /tmp."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("EMBRYOGRADE_KEEP_BENCH", None)
+    if keep:
+        env["EMBRYOGRADE_KEEP_BENCH"] = "1"
+    code = "from bench.workdir import scratch_dir; d = scratch_dir('x-'); (d / 'f').write_text('1'); print(d)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    made = Path(out.stdout.strip())
+    assert made.parent == tmp_path
+    assert made.exists() == keep
