@@ -400,8 +400,14 @@ class TaskRunner(_WorkerThread):
         return self._launch(TaskWorker(spec), f"task:{spec.name}")
 
 
+# The window retrains in a child process (core/training/isolated.py): a thread of its own process shared the
+# GIL with the event loop, which stalled 70-90 ms at a time. Tests that patch the training code run it here.
+RETRAIN_IN_CHILD_PROCESS = True
+
+
 class RetrainWorker(QObject):
-    """Runs core.retraining.retrain on its own thread: typed progress, a stop flag checked between batches.
+    """Runs core.retraining.retrain for the window, in a child process by default (its thread only relays):
+    typed progress, a stop flag checked between batches.
 
     The active model is never touched here; the outcome is a candidate (finished), a message (failed) or
     cancelled, and the window decides what to publish.
@@ -414,13 +420,25 @@ class RetrainWorker(QObject):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, settings):
+    def __init__(self, settings, in_child_process: bool | None = None):
         super().__init__()
         self.settings = settings  # a frozen RetrainSettings, copied on the main thread
+        self.in_child_process = RETRAIN_IN_CHILD_PROCESS if in_child_process is None else in_child_process
         self._stop = threading.Event()
 
     def cancel(self) -> None:
         self._stop.set()
+
+    def _retrain_here(self):
+        """The run on this thread (tests that patch the training code; CLI-like debugging)."""
+        from embryograde_app.core.training.retraining import retrain
+        from models.inference.device import describe_device, select_device
+
+        _yield_the_cpu_to_the_gui()  # training is background work too: the window stays responsive
+        _leave_a_core_for_the_gui()
+        heap.settle("training imports")
+        self.device_chosen.emit(describe_device(select_device(self.settings.device)))
+        return retrain(self.settings, self._on_update, self._stop.is_set)
 
     def _on_update(self, update) -> None:
         self.progress.emit(update)
@@ -431,17 +449,18 @@ class RetrainWorker(QObject):
     def run(self) -> None:
         from embryograde_app.core.project.registry import RetrainError
         from embryograde_app.core.project.store import ProjectError
-        from embryograde_app.core.training.retraining import retrain
-        from models.inference.device import describe_device, select_device
         from models.inference.weights import WeightsError
         from models.training.loop import TrainingCancelled, TrainingError
 
-        _yield_the_cpu_to_the_gui()  # training is background work too: the window stays responsive
-        _leave_a_core_for_the_gui()
-        heap.settle("training imports")
         try:
-            self.device_chosen.emit(describe_device(select_device(self.settings.device)))
-            candidate = retrain(self.settings, self._on_update, self._stop.is_set)
+            if self.in_child_process:
+                from embryograde_app.core.training.isolated import retrain_in_child_process
+
+                candidate = retrain_in_child_process(
+                    self.settings, self._on_update, self._stop.is_set, self.device_chosen.emit
+                )
+            else:
+                candidate = self._retrain_here()
         except TrainingCancelled:
             self.cancelled.emit()
             return

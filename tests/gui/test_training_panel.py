@@ -92,8 +92,10 @@ def test_cancel_in_the_middle_keeps_the_old_model(make_window, project, fake_pre
 def test_failing_run_reports_and_keeps_the_old_model(make_window, project, fake_predictor, qtbot, monkeypatch):
     import torch
 
+    import embryograde_app.workers as workers
     import models.training.stage2 as training
 
+    monkeypatch.setattr(workers, "RETRAIN_IN_CHILD_PROCESS", False)  # the patch below lives in this process
     monkeypatch.setattr(training, "reg_loss", lambda fraction, lo, hi: fraction.sum() * torch.tensor(float("nan")))
     window = make_window(project, fake_predictor)
     panel = window.training_panel
