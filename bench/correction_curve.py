@@ -3,7 +3,7 @@
 A project starts from the generator-only model. K real labelled frames of other embryos are imported as
 frames and their masks saved as a person's corrections (human mask revisions, through the same
 ``Corrections`` the window's mask editor saves with). The project is retrained through the window's own code
-path (``core.retraining.retrain``: *Segmentation + grading*, then *Mask edges* on its result) and the
+path (``core.training.retraining.retrain``: *Segmentation + grading*, then *Mask edges* on its result) and the
 result is measured on an embryo left out of the project. K = 0 is the generator-only model as it is.
 
 Run:   python -m bench.correction_curve [--test-embryo E] [--ks 0 2 4 all]

@@ -406,7 +406,7 @@ RETRAIN_IN_CHILD_PROCESS = True
 
 
 class RetrainWorker(QObject):
-    """Runs core.retraining.retrain for the window, in a child process by default (its thread only relays):
+    """Runs core.training.retraining.retrain for the window, in a child process by default (its thread only relays):
     typed progress, a stop flag checked between batches.
 
     The active model is never touched here; the outcome is a candidate (finished), a message (failed) or
@@ -414,7 +414,7 @@ class RetrainWorker(QObject):
     """
 
     device_chosen = Signal(str)  # e.g. "cuda:0 (NVIDIA ...)" or "cpu (8 threads)"
-    progress = Signal(object)  # core.retraining.RetrainUpdate
+    progress = Signal(object)  # core.training.retraining.RetrainUpdate
     epoch_finished = Signal(str, int, float, float)  # stage, epoch, train loss, validation loss
     finished = Signal(object)  # core.project.registry.Candidate
     failed = Signal(str)

@@ -1,4 +1,4 @@
-"""labelme / PNG mask interop and project export (small images; the whole file runs in a few seconds)."""
+"""labelme / PNG mask formats (core/io/annotations) and project export (small images; runs in seconds)."""
 
 from __future__ import annotations
 

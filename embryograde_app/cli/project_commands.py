@@ -121,15 +121,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             n, summary_file = export_project_csv(args.project, args.csv, args.scheme)
             print(f"wrote {n} row(s) to {args.csv} and the per-embryo summary to {summary_file}")
         if args.masks or args.labelme or args.layout:
-            from embryograde_app.core.project import dataset_export as project_export
+            from embryograde_app.core.project import dataset_export
             with ProjectStore(args.project) as store:
                 for target, fn, what in (
-                    (args.masks, project_export.export_png_masks, "PNG masks"),
-                    (args.labelme, project_export.export_labelme, "labelme files"),
-                    (args.layout, project_export.export_layout_v1, "layout-v1 frames"),
+                    (args.masks, dataset_export.export_png_masks, "PNG masks"),
+                    (args.labelme, dataset_export.export_labelme, "labelme files"),
+                    (args.layout, dataset_export.export_layout_v1, "layout-v1 frames"),
                 ):
                     if target:
-                        with project_export.all_or_nothing(target):
+                        with dataset_export.all_or_nothing(target):
                             count = fn(store, Path(target))
                         print(f"wrote {count} {what} to {target}")
     except (ProjectError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """The drawing surface laid over the mask view: turns mouse gestures into pixel-exact edit requests.
 
 It only reports gestures in image pixels (row, column) or polygon vertices in image coordinates; what
-they do to the mask is decided by the correction controller and ``core.editing``. With the navigate tool
+they do to the mask is decided by the correction controller and ``core.view.editing``. With the navigate tool
 (or any button but the left one) it ignores the mouse, so the ViewBox pans and zooms as usual; the wheel
 always zooms and the middle button always pans.
 """

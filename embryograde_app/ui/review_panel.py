@@ -1,7 +1,7 @@
 """Range labels ("10–25 %") and review status for the frame on screen, or for a span of frames.
 
 The panel asks its window for the current embryo and frame through a small ``FrameContext`` and writes
-to the project store; the rules (what needs review, which ranges a scheme offers) live in core.review.
+to the project store; the rules (what needs review, which ranges a scheme offers) live in core.project.review.
 """
 
 from __future__ import annotations

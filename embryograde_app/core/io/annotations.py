@@ -1,6 +1,6 @@
 """Annotation formats: labelme JSON and PNG masks read into class-id masks and written from them.
 
-Putting them into a project is annotation_import's job; taking a project out again is project_export's.
+Putting them into a project is core/project/mask_import's job; taking a project out again is dataset_export's.
 
 Masks are uint8 class ids: 0 background, 1 blastomere ("cell"), 2 fragment (ARCHITECTURE.md section 3).
 

@@ -164,7 +164,7 @@ def write_report(path: str | Path, rows: list[GradeRow]) -> None:
 
 def write_embryo_summary(report: str | Path, scheme: GradingScheme) -> Path:
     """Per-embryo summary of a report: median, max and last %, the final grade (the grade of the median), and
-    the grades at day 2 and day 3 where the rows carry hours post-insemination (``core.timing``'s rule)."""
+    the grades at day 2 and day 3 where the rows carry hours post-insemination (``core.project.timing``'s rule)."""
     by_embryo: dict[str, list[dict[str, str]]] = {}
     for row in read_report(report):
         by_embryo.setdefault(row["embryo_id"], []).append(row)
@@ -207,7 +207,7 @@ def _float(text: str) -> float | None:
 
 
 def _answer(row: dict[str, str]) -> tuple[float | None, bool]:
-    """(the % a row stands for, whether a person gave it), by ``core.timing.answer_pct``'s rule."""
+    """(the % a row stands for, whether a person gave it), by ``core.project.timing.answer_pct``'s rule."""
     lo, hi = _float(row["range_lo"]), _float(row["range_hi"])
     source = row["mask_source"]
     # Reports from before mask_source: a "human" row without a range measured a person's mask.
