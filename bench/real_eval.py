@@ -117,19 +117,42 @@ def run(args: argparse.Namespace) -> dict:
         if args.embryos and embryo not in args.embryos:
             continue
         t = time.monotonic()
-        fit = train_on_real(str(args.init), train, synth, recipe, work_dir=str(work))
         path = work / f"loeo_{embryo}.safetensors"
-        save_model(path, fit.model, {"version": f"loeo-{embryo}"})
+        train_embryos = sorted({s.embryo_id for s in train})
+        reused = args.reuse and _reusable(path, recipe, train_embryos)
+        if not reused:
+            fit = train_on_real(str(args.init), train, synth, recipe, work_dir=str(work))
+            meta = {"version": f"loeo-{embryo}", "recipe": recipe.__dict__, "train_embryos": train_embryos}
+            save_model(path, fit.model, meta)
         fold_pairs = predict_pairs(Predictor.from_file(path, args.device), test)
         pairs += fold_pairs
         fold = summarise(fold_pairs, by_embryo=False)["pooled"]
-        fold["train_embryos"] = sorted({s.embryo_id for s in train})
-        fold["minutes"] = round((time.monotonic() - t) / 60, 2)
+        fold["train_embryos"] = train_embryos
+        fold["minutes"] = None if reused else round((time.monotonic() - t) / 60, 2)
+        fold["model"] = f"reused {path.name}" if reused else f"trained in this run: {path.name}"
         result["folds"][embryo] = fold
         print(json.dumps({embryo: fold}), flush=True)
     if pairs:
         result["loeo"] = summarise(pairs, by_embryo=False)["pooled"]
     return result
+
+
+def _reusable(path: Path, recipe, train_embryos: list[str]) -> bool:
+    """A fold model left by an earlier run of the same recipe on the same training embryos (--reuse): folds
+    cost 20-30 CPU minutes each, so a validation may be assembled from runs. A model whose sidecar records
+    no recipe (runs before it was recorded) is taken at the caller's word; the fold's row says it was reused."""
+    from models.inference.weights import read_metadata
+
+    if not path.exists():
+        return False
+    meta = read_metadata(path)
+    recorded = meta.get("recipe")
+    if recorded is None:
+        return True
+    same_recipe = {k: v for k, v in recorded.items() if k != "device"} == {
+        k: v for k, v in recipe.__dict__.items() if k != "device"
+    }
+    return same_recipe and meta.get("train_embryos", train_embryos) == train_embryos
 
 
 def has_real_data(data: str | Path) -> bool:
@@ -170,6 +193,12 @@ def to_markdown(result: dict) -> str:
         if "loeo" in result:
             lines.append("| **pooled** | " + " | ".join(_fmt(result["loeo"].get(c)) for c in cols) + " |")
         lines.append("")
+        lines += [
+            f"- {embryo}: {m['model']}" + (f" ({m['minutes']} min)" if m.get("minutes") else "")
+            for embryo, m in result["folds"].items()
+            if "model" in m
+        ]
+        lines.append("")
     for key, title in (
         ("zero_shot", "Shipped model as it is (its own training frames, once it is the real-embryo model)"),
         ("generator_zero_shot", "Generator-only model, zero-shot"),
@@ -199,6 +228,9 @@ def main(argv: list[str] | None = None) -> dict | int:
     parser.add_argument("--stage1-minutes", type=float, default=None)
     parser.add_argument("--stage2-epochs", type=int, default=None)
     parser.add_argument("--no-loeo", action="store_true", help="only the zero-shot figures")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use fold models an earlier run of the same recipe left in --work"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="smoke run: a few steps per stage (tests)")
     parser.add_argument("--json", default=str(RESULTS / "real_eval.json"))

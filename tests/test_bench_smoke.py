@@ -165,6 +165,22 @@ def test_real_eval_quick(tmp_path, tiny_weights):
     assert result["zero_shot"]["pooled"]["n_frames"] == 6
     text = (tmp_path / "r.md").read_text()
     assert "pooled" in text and "E001" in text
+    assert all(fold["model"].startswith("trained") for fold in result["folds"].values())
+
+    # --reuse takes the fold models this run left (same recipe, same training embryos) instead of training
+    again = main([
+        "--quick", "--data", str(data), "--weights", str(tiny_weights), "--init", str(tiny_weights),
+        "--work", str(tmp_path / "work"), "--synth-embryos", "2", "--json", str(tmp_path / "r2.json"),
+        "--md", str(tmp_path / "r2.md"), "--reuse", "--stage2-epochs", "2",
+    ])
+    assert all(fold["model"].startswith("trained") for fold in again["folds"].values())  # another recipe
+    third = main([
+        "--quick", "--data", str(data), "--weights", str(tiny_weights), "--init", str(tiny_weights),
+        "--work", str(tmp_path / "work"), "--synth-embryos", "2", "--json", str(tmp_path / "r3.json"),
+        "--md", str(tmp_path / "r3.md"), "--reuse", "--stage2-epochs", "2",
+    ])
+    assert all(fold["model"].startswith("reused") for fold in third["folds"].values())
+    assert third["loeo"] == again["loeo"]
 
 
 def test_correction_curve_quick(tmp_path, tiny_weights):
