@@ -237,3 +237,30 @@ def test_the_readout_takes_the_persons_answer_by_the_same_rule_as_the_report_and
         if answer is not None:
             assert (answer.lo, answer.hi) == (label.lo, label.hi)
     assert person_answer(store, ids[0]).author == "dataset annotator"
+
+
+def test_the_review_list_flags_by_the_readout_s_rule_the_person_s_answer_first(project, tmp_path):
+    """Where a person answered, the model is flagged against them, not against its own mask: the list and the
+    readout never disagree about the same frame."""
+    from embryograde_app.core.domain.schemes import get_scheme
+    from embryograde_app.core.view.readouts import make_readout, person_answer
+
+    store, ids = project
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    store.register_model("m1", weights, "0" * 64, activate=True)
+    mask = np.zeros((12, 16), np.uint8)
+    mask[:, :8] = 1
+    mask[:, 8:10] = 2  # the model's mask: area 20 %
+    store.add_prediction(ids[0], "m1", 40.0, mask, "3", "istanbul2011")  # readings disagree (3 vs 2) ...
+    store.set_range_labels([ids[0]], 25, 100, author="ann")  # ... but the person says grade 3: no flag
+    store.add_prediction(ids[1], "m1", 21.0, mask, "2", "istanbul2011")  # readings agree (2 and 2) ...
+    store.set_range_labels([ids[1]], 0, 10, author="ann")  # ... and the person says grade 1: flag
+    store.add_prediction(ids[2], "m1", 40.0, mask, "3", "istanbul2011")  # nobody answered: readings disagree
+    states = review_states(store, ids)
+    assert [states[i].disagreement for i in ids[:3]] == [False, True, True]
+    scheme = get_scheme("istanbul2011")
+    for fid in ids[:3]:
+        pred = store.prediction(fid, "m1")
+        readout = make_readout(scheme, pred["regression_pct"], pred["area_pct"], answer=person_answer(store, fid))
+        assert readout.disagreement == states[fid].disagreement

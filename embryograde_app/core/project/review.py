@@ -1,7 +1,8 @@
 """Which frames still need a person's look, and the quick range labels a grading scheme offers.
 
-A frame needs review until somebody marks it reviewed; among those, the flagged ones (the active model's
-regression % and its mask's area % give different grades) are worth a look first. A reviewed frame never
+A frame needs review until somebody marks it reviewed; among those, the flagged ones are worth a look first
+(the readout's red flag, ``readouts.frame_flagged``: the model against the person's answer where there is one,
+else the active model's regression % against its mask's area %). A reviewed frame never
 comes up again: a person has looked. Qt-free, so the rules are tested directly.
 """
 
@@ -13,7 +14,7 @@ from enum import Enum
 
 from embryograde_app.core.domain.schemes import GradingScheme, get_scheme
 from embryograde_app.core.project.store import ProjectStore
-from embryograde_app.core.view.readouts import readings_disagree
+from embryograde_app.core.view.readouts import PersonAnswer, frame_flagged
 
 
 class ReviewFilter(Enum):
@@ -49,12 +50,14 @@ def review_states(
     reviews = store.reviews(frame_ids)
     active = store.active_model()
     predictions = store.predictions_of(active["version"], frame_ids) if active is not None else {}
+    labels = store.person_labels() if predictions else {}
     states = {}
     for fid in frame_ids:
         row = reviews.get(fid)
         reviewed = row is not None and row["status"] == "reviewed"
-        pred = predictions.get(fid)
-        disagree = pred is not None and readings_disagree(scheme, pred["regression_pct"], pred["area_pct"])
+        pred, label = predictions.get(fid), labels.get(fid)
+        answer = None if label is None else PersonAnswer(label.lo, label.hi, "", label.mask_path is not None)
+        disagree = pred is not None and frame_flagged(scheme, pred["regression_pct"], pred["area_pct"], answer)
         states[fid] = ReviewState(
             reviewed, row["reviewer"] if row else None, row["reviewed_at"] if row else None, disagree
         )

@@ -94,6 +94,16 @@ def _answer_disagrees(scheme: GradingScheme, regression_pct: float | None, answe
     return outside and scheme.grade(regression_pct) != _person_grade(scheme, answer)
 
 
+def frame_flagged(
+    scheme: GradingScheme, regression_pct: float | None, area_pct: float | None, answer: PersonAnswer | None
+) -> bool:
+    """The red flag of a frame, one rule for the readout and the review list: where a person answered, the
+    model's reading against theirs; elsewhere the model's two readings against each other."""
+    if answer is not None:
+        return _answer_disagrees(scheme, regression_pct, answer)
+    return readings_disagree(scheme, regression_pct, area_pct)
+
+
 def make_readout(
     scheme: GradingScheme,
     regression_pct: float | None,
