@@ -44,11 +44,27 @@ def test_a_range_is_graded_by_its_inside(lo, hi, grade):
 
 @pytest.mark.parametrize(
     ("lo", "hi", "model_pct", "grade"),
-    [(0, 10, 15.0, "1"), (25, 100, 15.0, "3"), (10, 25, 3.0, "2"), (5, 15, 3.0, "1"), (5, 15, 20.0, "2")],
+    [(0, 10, 15.0, "1"), (25, 100, 15.0, "3"), (10, 25, 3.0, "2"), (5, 15, 3.0, "1"), (5, 15, 20.0, "2"),
+     (25, 30, 20.0, "3"), (20, 30, 40.0, "3"), (20, 30, 10.0, "2"), (25, 100, None, "3")],
 )
 def test_a_range_label_decides_the_reported_grade(lo, hi, model_pct, grade):
     """A person's range wins over the model; only a range that spans grades leaves the model to choose."""
     assert reported_grade(get_scheme("istanbul2011"), None, lo, hi, model_pct) == (grade, "human")
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0, 10), (10, 25), (25, 100), (25, 30), (20, 30), (5, 15), (12, 12)])
+@pytest.mark.parametrize("model_pct", [None, 0.0, 9.0, 10.0, 24.0, 25.0, 26.0, 60.0])
+def test_the_csv_and_the_day_grades_read_a_range_label_alike(lo, hi, model_pct):
+    """One rule: the grade in the CSV is the grade of the % the day grades and the report use
+    (before, "25-30 %" with the model under 25 was grade 3 in the CSV and grade 2 in the day grade)."""
+    from embryograde_app.core.project.timing import answer_pct
+
+    scheme = get_scheme("istanbul2011")
+    pct, by_person = answer_pct(model_pct, None, lo, hi)
+    assert by_person and lo <= pct <= hi
+    assert reported_grade(scheme, None, lo, hi, model_pct)[0] == scheme.grade(pct)
+    inside = scheme.range_grade(lo, hi)
+    assert inside is None or scheme.grade(pct) == inside  # a range within one grade is that grade
 
 
 def test_unknown_scheme_is_a_clear_error():

@@ -8,21 +8,18 @@ from pathlib import Path
 from embryograde_app.core.domain.schemes import DEFAULT_SCHEME, GradingScheme, get_scheme
 from embryograde_app.core.project.grade_reports import GradeRow, write_embryo_summary, write_report
 from embryograde_app.core.project.store import ProjectStore
-from embryograde_app.core.project.timing import frame_hours
+from embryograde_app.core.project.timing import answer_pct, frame_hours
 
 
 def reported_grade(
     scheme: GradingScheme, human_pct: float | None, lo: float | None, hi: float | None, model_pct: float | None
 ) -> tuple[str, str]:
-    """(grade, source): a person's mask wins, then a range label (the model's % kept inside it), then the model."""
-    if human_pct is not None:
-        return scheme.grade(human_pct), "human"
-    if lo is not None and hi is not None:
-        grade = scheme.range_grade(lo, hi)
-        if grade is None:  # the range spans grades: the model's %, kept inside it, decides
-            inside = min(max(model_pct, lo), hi) if model_pct is not None else (lo + hi) / 2
-            grade = scheme.grade(inside)
-        return grade, "human"
+    """(grade, source): a person's mask wins, then a range label (the model's % kept inside it), then the model.
+
+    The % is ``timing.answer_pct``'s, the rule the day grades and the printable report use too."""
+    if human_pct is not None or (lo is not None and hi is not None):
+        pct, _ = answer_pct(model_pct, human_pct, lo, hi)
+        return scheme.grade(pct), "human"
     if model_pct is not None:
         return scheme.grade(model_pct), "model"
     return "", "none"

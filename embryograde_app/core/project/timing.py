@@ -21,7 +21,7 @@ from embryograde_app.core.project.store import ProjectStore
 
 GRADING_DAYS = (("day 2", 44.0), ("day 3", 68.0))  # (name, hours post-insemination)
 WINDOW_H = 1.0  # either side of the target time
-RANGE_TOP_GAP = 1e-6  # how far inside a range label's top the model's % is kept
+RANGE_EDGE_GAP = 1e-6  # how far inside a range label's ends the model's % is kept
 
 
 def frame_hours(frames: list[FrameRecord], timings: dict[int, Timing]) -> dict[int, float | None]:
@@ -45,12 +45,16 @@ def answer_pct(
     model_pct: float | None, person_mask_pct: float | None, lo: float | None, hi: float | None
 ) -> tuple[float | None, bool]:
     """(the % a frame stands for, whether a person gave it): a person's mask, else a range label (the model's %
-    kept inside it, else the range's middle), else the model's regression %."""
+    kept inside it, else the range's middle), else the model's regression %.
+
+    A range is read by its inside, as its grade is (``GradingScheme.range_grade``): both ends are open, so the
+    "0-10 %" button stays grade 1 and "25-100 %" grade 3 whatever the model reads (10 and 25 % are grade 2)."""
     if person_mask_pct is not None:
         return person_mask_pct, True
     if lo is not None and hi is not None:
-        top = max(lo, hi - RANGE_TOP_GAP)  # "0-10 %" is grade 1: a range's top is open, like a grade bin's
-        return (min(max(model_pct, lo), top) if model_pct is not None else (lo + hi) / 2), True
+        if model_pct is None or hi - lo <= 2 * RANGE_EDGE_GAP:
+            return (lo + hi) / 2, True
+        return min(max(model_pct, lo + RANGE_EDGE_GAP), hi - RANGE_EDGE_GAP), True
     return model_pct, False
 
 
