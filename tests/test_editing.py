@@ -166,14 +166,20 @@ def test_span_labels_and_review_states(project):
     assert next_needing_review(ids, 0, states, ReviewFilter.FLAGGED_FIRST) == 1  # nothing flagged: unreviewed
 
 
-def test_next_to_review_skips_reviewed_frames_and_takes_flagged_ones_first(project, tmp_path):
-    store, ids = project
+def _active_model_with_a_20_pct_mask(store, tmp_path):
+    """An active model version "m1" (a placeholder file: nothing loads it) and a mask whose area is 20 %."""
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"x")
     store.register_model("m1", weights, "0" * 64, activate=True)
     mask = np.zeros((12, 16), np.uint8)
     mask[:, :8] = 1
-    mask[:, 8:10] = 2  # area 20 %
+    mask[:, 8:10] = 2
+    return mask
+
+
+def test_next_to_review_skips_reviewed_frames_and_takes_flagged_ones_first(project, tmp_path):
+    store, ids = project
+    mask = _active_model_with_a_20_pct_mask(store, tmp_path)
     store.add_prediction(ids[0], "m1", 40.0, mask, "2", "istanbul2011")  # flagged: grade 3 vs grade 2
     store.add_prediction(ids[1], "m1", 22.0, mask, "2", "istanbul2011")
     store.add_prediction(ids[3], "m1", 45.0, mask, "2", "istanbul2011")  # flagged
@@ -246,12 +252,7 @@ def test_the_review_list_flags_by_the_readout_s_rule_the_person_s_answer_first(p
     from embryograde_app.core.view.readouts import make_readout, person_answer
 
     store, ids = project
-    weights = tmp_path / "w.safetensors"
-    weights.write_bytes(b"x")
-    store.register_model("m1", weights, "0" * 64, activate=True)
-    mask = np.zeros((12, 16), np.uint8)
-    mask[:, :8] = 1
-    mask[:, 8:10] = 2  # the model's mask: area 20 %
+    mask = _active_model_with_a_20_pct_mask(store, tmp_path)
     store.add_prediction(ids[0], "m1", 40.0, mask, "3", "istanbul2011")  # readings disagree (3 vs 2) ...
     store.set_range_labels([ids[0]], 25, 100, author="ann")  # ... but the person says grade 3: no flag
     store.add_prediction(ids[1], "m1", 21.0, mask, "2", "istanbul2011")  # readings agree (2 and 2) ...
