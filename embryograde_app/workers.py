@@ -72,17 +72,6 @@ def load_predictor(weights, device: str):
     return predictor
 
 
-def _leave_a_core_for_the_gui() -> None:
-    """torch uses every core by default; in the window's process one is kept for the event loop."""
-    import os
-
-    import torch
-
-    cores = os.cpu_count() or 1
-    if cores > 1 and torch.get_num_threads() >= cores:
-        torch.set_num_threads(cores - 1)
-
-
 BACKGROUND_NICE = 10  # Linux niceness added to the inference and retraining threads
 
 
@@ -159,8 +148,10 @@ class InferenceWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        from models.inference.device import leave_a_core_for_the_gui
+
         _yield_the_cpu_to_the_gui()
-        _leave_a_core_for_the_gui()
+        leave_a_core_for_the_gui()
         try:
             if self._factory is not None:
                 predictor = self._factory(self.settings)
@@ -432,10 +423,10 @@ class RetrainWorker(QObject):
     def _retrain_here(self):
         """The run on this thread (tests that patch the training code; CLI-like debugging)."""
         from embryograde_app.core.training.retraining import retrain
-        from models.inference.device import describe_device, select_device
+        from models.inference.device import describe_device, leave_a_core_for_the_gui, select_device
 
         _yield_the_cpu_to_the_gui()  # training is background work too: the window stays responsive
-        _leave_a_core_for_the_gui()
+        leave_a_core_for_the_gui()
         heap.settle("training imports")
         self.device_chosen.emit(describe_device(select_device(self.settings.device)))
         return retrain(self.settings, self._on_update, self._stop.is_set)

@@ -85,3 +85,11 @@ def channels_last(model: nn.Module, device: torch.device) -> Iterator[None]:
         yield
     finally:
         model.to(memory_format=torch.contiguous_format)
+
+
+def leave_a_core_for_the_gui() -> None:
+    """torch uses every core by default; beside the window (its workers, its retraining child) one is kept
+    for the event loop."""
+    cores = os.cpu_count() or 1
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)

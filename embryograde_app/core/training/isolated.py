@@ -92,13 +92,9 @@ def _child_main(settings: RetrainSettings, messages, stop) -> None:
     except (AttributeError, OSError):
         pass  # not on this platform, or not allowed: it still runs, at normal priority
     try:
-        import torch
+        from models.inference.device import describe_device, leave_a_core_for_the_gui, select_device
 
-        from models.inference.device import describe_device, select_device
-
-        cores = os.cpu_count() or 1
-        if cores > 1:
-            torch.set_num_threads(cores - 1)
+        leave_a_core_for_the_gui()
         messages.put(("device", describe_device(select_device(settings.device))))
         candidate = retrain(settings, lambda update: messages.put(("update", update)), stop.is_set)
         messages.put(("done", candidate))
