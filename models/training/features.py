@@ -7,6 +7,9 @@ read back from the cache (memory, and disk when a folder is given).
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,9 @@ from models.diskspace import explain_disk_full, tensor_bytes
 from models.network.attnregdeeplab import AttnRegDeepLab
 from models.network.inputs import InputSpec, decode_grey_uint8
 from models.training.data import Sample, read_mask_at
+
+TEMP_SUFFIX = ".tmp"
+STALE_TEMP_SECONDS = 3600.0
 
 
 def frozen_fingerprint(model: AttnRegDeepLab) -> str:
@@ -58,6 +64,7 @@ class FeatureCache:
         self.directory = Path(directory) / self.model_key[:20] if directory else None
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._sweep_stale_temps()
         self.memory: dict[str, dict[str, torch.Tensor]] = {}
         self.hits = 0
         self.misses = 0
@@ -82,20 +89,37 @@ class FeatureCache:
         return entry
 
     def put(self, key: str, entry: dict[str, torch.Tensor]) -> None:
-        if self.directory is not None:
-            path = self.directory / f"{key}.safetensors"
-            tmp = path.with_suffix(".tmp")
-            tensors = {k: v.contiguous() for k, v in entry.items()}
-            needed = tensor_bytes(tensors)
-            try:
-                with explain_disk_full(path, needed):
-                    save_file(tensors, str(tmp))
-                    tmp.replace(path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)  # never a partial cache entry
-                raise
-        else:
+        """Store an entry; on disk atomically under a temp name of this writer's own, so two retrains of
+        one project (the window's child and a command line) writing the same frame never take each other's
+        temp file: the last rename wins, and both wrote the same features."""
+        if self.directory is None:
             self.memory[key] = entry
+            return
+        path = self.directory / f"{key}.safetensors"
+        tensors = {k: v.contiguous() for k, v in entry.items()}
+        tmp: Path | None = None
+        try:
+            with explain_disk_full(path, tensor_bytes(tensors)):
+                fd, tmp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=TEMP_SUFFIX, dir=self.directory)
+                os.close(fd)
+                tmp = Path(tmp_name)
+                save_file(tensors, str(tmp))
+                tmp.replace(path)
+        except BaseException:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)  # never a partial cache entry
+            raise
+
+    def _sweep_stale_temps(self) -> None:
+        """Temp files of writers killed before their rename (older than STALE_TEMP_SECONDS, so a writer that
+        is still running keeps its own)."""
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        for tmp in self.directory.glob(f".*{TEMP_SUFFIX}"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+            except OSError:
+                pass  # gone already, or not ours to remove: it is never read either way
 
     def stats(self) -> dict:
         return {"hits": self.hits, "misses": self.misses}
