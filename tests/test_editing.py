@@ -265,3 +265,23 @@ def test_the_review_list_flags_by_the_readout_s_rule_the_person_s_answer_first(p
         pred = store.prediction(fid, "m1")
         readout = make_readout(scheme, pred["regression_pct"], pred["area_pct"], answer=person_answer(store, fid))
         assert readout.disagreement == states[fid].disagreement
+
+
+def test_an_import_is_told_apart_by_its_source_not_by_the_name_imported(project):
+    """The readout says "imported mask" for what an import brought; a person whose name happens to be
+    "imported" still gets "by imported" (the answer carries whether it came from an import)."""
+    from embryograde_app.core.domain.schemes import get_scheme
+    from embryograde_app.core.view.readouts import make_readout, person_answer
+
+    store, ids = project
+    mask = np.zeros((12, 16), np.uint8)
+    mask[:, :8] = 1
+    mask[:, 8:10] = 2  # 20 %
+    store.add_mask_revision(ids[0], mask, "import", "labelme:frame_0001.json")
+    store.add_mask_revision(ids[1], mask, "human", "imported")
+    scheme = get_scheme("istanbul2011")
+    by_import, by_person = (person_answer(store, fid) for fid in ids[:2])
+    assert by_import.imported and by_import.author == "imported"
+    assert not by_person.imported
+    assert make_readout(scheme, 20.0, 20.0, answer=by_import).answer_text == "20.0 % (imported mask)"
+    assert make_readout(scheme, 20.0, 20.0, answer=by_person).answer_text == "20.0 % (mask) by imported"

@@ -22,14 +22,19 @@ class PersonAnswer:
     hi: float
     author: str
     from_mask: bool
+    imported: bool = False  # brought by an import (author is then the short "imported", the source in the store)
 
 
 IMPORT_AUTHOR_PREFIXES = ("layout:", "labelme:", "png:")  # how imports name their source as an author
 
 
+def _by_import(author: str) -> bool:
+    return author.startswith(IMPORT_AUTHOR_PREFIXES)
+
+
 def short_author(author: str) -> str:
     """A name that fits the readout: "imported" for what an import brought (its source stays in the store)."""
-    return "imported" if author.startswith(IMPORT_AUTHOR_PREFIXES) else author
+    return "imported" if _by_import(author) else author
 
 
 def person_answer(store, frame_id: int) -> PersonAnswer | None:
@@ -37,10 +42,12 @@ def person_answer(store, frame_id: int) -> PersonAnswer | None:
     (``ProjectStore.person_labels``): the latest human or imported mask's %, else the latest range label."""
     revision = store.latest_mask(frame_id, kinds=("human", "import"))
     if revision is not None:
-        return PersonAnswer(revision.frag_pct, revision.frag_pct, short_author(revision.author), True)
+        author = revision.author
+        return PersonAnswer(revision.frag_pct, revision.frag_pct, short_author(author), True, _by_import(author))
     row = store.range_label(frame_id)
     if row is not None:
-        return PersonAnswer(float(row["lo"]), float(row["hi"]), short_author(str(row["author"])), False)
+        author = str(row["author"])
+        return PersonAnswer(float(row["lo"]), float(row["hi"]), short_author(author), False, _by_import(author))
     return None
 
 
@@ -142,7 +149,7 @@ def _person_readout(
     """The person's answer wins the big readout; the model is shown beside it and flagged against it."""
     grade = _person_grade(scheme, answer)
     name = next((b.name for b in scheme.bins if b.grade == grade), "")
-    imported = answer.author == "imported"
+    imported = answer.imported
     kind = "imported mask" if imported else "mask"
     what = f"{pct_text(scheme, answer.lo)} % ({kind})" if answer.from_mask else f"range {answer.lo:g}–{answer.hi:g} %"
     model = "—"
