@@ -5,8 +5,11 @@ and the rest; and by object, into fragments missed outright (or false ones, unde
 edges of fragments that were found. Two what-ifs bound the gain: Dice with the found fragments' edges made
 perfect, and Dice with the missed and false fragments fixed but the edges left as they are. And how hard the
 metric is on these masks: the true fragment mask scored against itself moved by one pixel (shifted, grown,
-shrunk), with the sizes of the true fragments.
-Run: python -m bench.fragment_errors [--weights W] [--data DIR] [--quick]
+shrunk), with the sizes of the true fragments. And which classes are confused: what the truth is under the
+false fragment pixels, what the model called the missed ones.
+With --loeo DIR each embryo is predicted by the model that never saw it (DIR/loeo_<embryo>.safetensors, as
+bench.real_eval leaves them): the errors of the leave-one-embryo-out validation, per embryo and pooled.
+Run: python -m bench.fragment_errors [--weights W | --loeo DIR] [--data DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ class FragmentErrors:
         self.counts = dict.fromkeys(
             ("truth", "pred", "tp", "fn_band", "fp_band", "fn_missed", "fp_false", "fn_edge", "fp_edge"), 0
         )
+        # class ids 0 background, 1 blastomere: the truth under false fragment px, the call on missed ones
+        self.false_on = [0, 0]
+        self.missed_as = [0, 0]
 
     def add(self, pred_mask: np.ndarray, truth_mask: np.ndarray) -> None:
         c = self.counts
@@ -52,6 +58,9 @@ class FragmentErrors:
         c["tp"] += int((truth & pred).sum())
         c["fn_band"] += int((truth & ~pred & band).sum())
         c["fp_band"] += int((pred & ~truth & band).sum())
+        for cls in (0, 1):
+            self.false_on[cls] += int((pred & (truth_mask == cls)).sum())
+            self.missed_as[cls] += int((truth & (pred_mask == cls)).sum())
         for mine, other, missed_key, edge_key in (
             (truth, pred, "fn_missed", "fn_edge"),
             (pred, truth, "fp_false", "fp_edge"),
@@ -84,7 +93,13 @@ class FragmentErrors:
                 c["truth"] - c["fn_missed"], c["fn_missed"], c["fp_false"]
             ),
             "dice_if_missed_and_false_fragments_were_fixed": dice(c["tp"], c["fn_edge"], c["fp_edge"]),
+            "false_fragment_px_truly": _shares(self.false_on, fp),
+            "missed_fragment_px_called": _shares(self.missed_as, fn),
         }
+
+
+def _shares(by_class: list[int], total: int) -> dict:
+    return {name: by_class[cls] / total if total else None for cls, name in ((0, "background"), (1, "blastomere"))}
 
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
@@ -131,10 +146,9 @@ class TruthSensitivity:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from models.inference.predictor import Predictor
-
     parser = argparse.ArgumentParser(description="where fragment Dice is lost")
     parser.add_argument("--weights", default=str(BUNDLED_WEIGHTS))
+    parser.add_argument("--loeo", help="folder of leave-one-embryo-out fold models (loeo_<embryo>.safetensors)")
     parser.add_argument("--data", help="layout-v1 set with masks (default: the test seed, generated in a temp dir)")
     parser.add_argument("--quick", action="store_true", help="smoke mode: 2 embryos x 2 frames")
     args = parser.parse_args(argv)
@@ -148,15 +162,40 @@ def main(argv: list[str] | None = None) -> dict:
         embryos, frames = (2, 2) if args.quick else (15, 8)
         generate_dataset(tmp, embryos, frames, size=256, seed=90210)
         samples = samples_from_layout(tmp)
-    predictor = Predictor.from_file(args.weights, "cpu")
-    errors, sensitivity = FragmentErrors(), TruthSensitivity()
-    for sample, pred in predictions(predictor, samples):
+    pooled, sensitivity = FragmentErrors(), TruthSensitivity()
+    per_embryo: dict[str, FragmentErrors] = {}
+    for sample, pred in _predictions(args, samples):
         truth = read_mask(sample.mask_path)
-        errors.add(mask_at_label_size(pred.mask, truth), truth)
+        mask = mask_at_label_size(pred.mask, truth)
+        pooled.add(mask, truth)
+        per_embryo.setdefault(sample.embryo_id, FragmentErrors()).add(mask, truth)
         sensitivity.add(truth)
-    result = {"weights": args.weights, "frames": len(samples), **errors.result(), **sensitivity.result()}
+    result = {
+        "weights": f"leave-one-embryo-out models in {args.loeo}" if args.loeo else args.weights,
+        "frames": len(samples),
+        **pooled.result(),
+        **sensitivity.result(),
+    }
+    if args.loeo:
+        result["per_embryo"] = {e: errors.result() for e, errors in sorted(per_embryo.items())}
     print(json.dumps(result, indent=2))
     return result
+
+
+def _predictions(args, samples: list):
+    """(sample, prediction) pairs: by one weights file, or each embryo by its own fold model."""
+    from pathlib import Path
+
+    from models.inference.predictor import Predictor
+
+    if not args.loeo:
+        yield from predictions(Predictor.from_file(args.weights, "cpu"), samples)
+        return
+    for embryo in sorted({s.embryo_id for s in samples}):
+        path = Path(args.loeo) / f"loeo_{embryo}.safetensors"
+        if not path.exists():
+            raise SystemExit(f"{path}: no fold model for embryo {embryo} (run python -m bench.real_eval first)")
+        yield from predictions(Predictor.from_file(path, "cpu"), [s for s in samples if s.embryo_id == embryo])
 
 
 if __name__ == "__main__":

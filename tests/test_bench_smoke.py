@@ -106,6 +106,43 @@ def test_fragment_errors_split_edges_from_whole_fragments():
     assert r["dice_if_missed_and_false_fragments_were_fixed"] == pytest.approx(2 * 25 / (2 * 25 + 24))
 
 
+def test_fragment_errors_say_which_classes_are_confused():
+    from bench.fragment_errors import FragmentErrors
+
+    truth = np.zeros((40, 40), np.uint8)
+    truth[0:20, 0:20] = 1  # a blastomere
+    truth[25:30, 25:30] = 2  # a fragment: 15 px of it called blastomere, 10 background
+    pred = truth.copy()
+    pred[0:4, 0:5] = 2  # 20 px of the blastomere called fragment
+    pred[35:37, 35:37] = 2  # 4 px of background called fragment
+    pred[25:28, 25:30] = 1
+    pred[28:30, 25:30] = 0
+    errors = FragmentErrors()
+    errors.add(pred, truth)
+    r = errors.result()
+    assert r["false_fragment_px_truly"] == {"background": pytest.approx(4 / 24), "blastomere": pytest.approx(20 / 24)}
+    assert r["missed_fragment_px_called"] == {"background": pytest.approx(10 / 25), "blastomere": pytest.approx(15 / 25)}
+
+
+def test_fragment_errors_of_a_leave_one_embryo_out_come_from_each_embryo_s_own_model(tmp_path, tiny_weights):
+    import shutil
+
+    from bench.fragment_errors import main
+
+    data = _tiny_real_layout(tmp_path / "real", n_embryos=2)
+    folds = tmp_path / "folds"
+    folds.mkdir()
+    embryos = sorted({line.split(",")[0] for line in (data / "labels.csv").read_text().splitlines()[1:]})
+    shutil.copy(tiny_weights, folds / f"loeo_{embryos[0]}.safetensors")
+    shutil.copy(tiny_weights.with_suffix(".json"), folds / f"loeo_{embryos[0]}.json")
+    with pytest.raises(SystemExit, match=f"no fold model for embryo {embryos[1]}"):
+        main(["--loeo", str(folds), "--data", str(data)])
+    shutil.copy(tiny_weights, folds / f"loeo_{embryos[1]}.safetensors")
+    shutil.copy(tiny_weights.with_suffix(".json"), folds / f"loeo_{embryos[1]}.json")
+    result = main(["--loeo", str(folds), "--data", str(data)])
+    assert sorted(result["per_embryo"]) == embryos and result["frames"] == 4
+
+
 def test_truth_sensitivity_scores_a_mask_against_itself_moved_one_pixel():
     from bench.fragment_errors import TruthSensitivity
 
