@@ -264,3 +264,15 @@ def test_bench_scratch_folders_are_removed_when_the_process_ends_unless_kept(kee
     made = Path(out.stdout.strip())
     assert made.parent == tmp_path
     assert made.exists() == keep
+
+
+def test_onnx_profile_quick_groups_every_node_by_module(tiny_weights):
+    pytest.importorskip("onnxruntime")
+    from bench.onnx_profile import group_of, main
+
+    assert group_of("/model/encoder/layer4/layer4.0/conv2/Conv_output_0_nchwc_kernel_time") == "encoder.layer4"
+    assert group_of("/model/refine/Softmax_kernel_time") == "refiner"
+    assert group_of("something_else_kernel_time") == "other"
+    result = main(["--quick", "--weights", str(tiny_weights)])
+    assert result["ours_onnxruntime_ms"] > 0 and result["ratios_to_plain_torch"]["plain_torch"] == 1.0
+    assert "decoder" in result["ours_onnxruntime_by_module_ms"]
