@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None) -> dict | int:
     parser.add_argument("--synth-embryos", type=int, default=160)
     parser.add_argument("--synth-frames", type=int, default=None, help="generator frames per stage-1 epoch")
     parser.add_argument("--real-repeats", type=int, default=None, help="copies of each real frame per stage-1 epoch")
+    parser.add_argument(
+        "--crop-margin", type=float, default=None, help="canonical view: this many times the embryo's extent"
+    )
     parser.add_argument("--synth-seed", type=int, default=1003)
     parser.add_argument("--stage1-minutes", type=float, default=None)
     parser.add_argument("--stage2-epochs", type=int, default=None)

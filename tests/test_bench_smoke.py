@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -120,8 +122,9 @@ def test_fragment_errors_say_which_classes_are_confused():
     errors = FragmentErrors()
     errors.add(pred, truth)
     r = errors.result()
-    assert r["false_fragment_px_truly"] == {"background": pytest.approx(4 / 24), "blastomere": pytest.approx(20 / 24)}
-    assert r["missed_fragment_px_called"] == {"background": pytest.approx(10 / 25), "blastomere": pytest.approx(15 / 25)}
+    false_on = r["false_fragment_px_truly"]
+    assert false_on == {"background": pytest.approx(4 / 24), "blastomere": pytest.approx(20 / 24)}
+    assert r["missed_fragment_px_called"] == {"background": pytest.approx(0.4), "blastomere": pytest.approx(0.6)}
 
 
 def test_fragment_errors_of_a_leave_one_embryo_out_come_from_each_embryo_s_own_model(tmp_path, tiny_weights):
@@ -276,3 +279,27 @@ def test_onnx_profile_quick_groups_every_node_by_module(tiny_weights):
     result = main(["--quick", "--weights", str(tiny_weights)])
     assert result["ours_onnxruntime_ms"] > 0 and result["ratios_to_plain_torch"]["plain_torch"] == 1.0
     assert "decoder" in result["ours_onnxruntime_by_module_ms"]
+
+
+def test_a_command_line_s_crop_margin_reaches_the_recipe_and_a_fold_of_another_margin_is_not_reused(
+    tmp_path, tiny_weights
+):
+    import argparse
+    import shutil
+
+    from bench.real_eval import _reusable
+    from models.inference.weights import read_metadata
+    from models.training.real_recipe import RealRecipe, with_overrides
+
+    asked = argparse.Namespace(crop_margin=1.2, synth_frames=None, real_repeats=None)
+    recipe = with_overrides(RealRecipe(), asked)
+    assert recipe.crop_margin == 1.2 and recipe.overrides()["crop_margin"] == 1.2
+    assert with_overrides(RealRecipe(), argparse.Namespace()) == RealRecipe()
+
+    fold = tmp_path / "loeo_E1.safetensors"
+    shutil.copy(tiny_weights, fold)
+    meta = read_metadata(tiny_weights)
+    meta.update(recipe=RealRecipe().__dict__, train_embryos=["E2"])
+    (tmp_path / "loeo_E1.json").write_text(json.dumps(meta))
+    assert _reusable(fold, RealRecipe(), ["E2"])
+    assert not _reusable(fold, recipe, ["E2"])

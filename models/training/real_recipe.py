@@ -180,6 +180,7 @@ def train_on_real(
 
 
 def with_overrides(recipe: RealRecipe, args) -> RealRecipe:
-    """The recipe with the mix a command line asked for (synth_frames, real_repeats; None = as it is)."""
-    changes = {k: getattr(args, k) for k in ("synth_frames", "real_repeats") if getattr(args, k, None) is not None}
+    """The recipe with what a command line asked for (synth_frames, real_repeats, crop_margin; None = as it is)."""
+    knobs = ("synth_frames", "real_repeats", "crop_margin")
+    changes = {k: getattr(args, k) for k in knobs if getattr(args, k, None) is not None}
     return replace(recipe, **changes)
