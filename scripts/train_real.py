@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synth-embryos", type=int, default=160)
     p.add_argument("--synth-frames", type=int, default=None, help="generator frames per stage-1 epoch")
     p.add_argument("--real-repeats", type=int, default=None, help="copies of each real frame per stage-1 epoch")
+    p.add_argument("--crop-margin", type=float, default=None, help="canonical view: times the embryo's extent")
     p.add_argument("--synth-seed", type=int, default=1003)
     p.add_argument("--force", action="store_true", help="publish even if the guard or the budget fails")
     p.add_argument("--candidate", help="publish this earlier run's work/real.safetensors instead of training")
