@@ -176,7 +176,7 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-RECIPE_SHOWN = ("stage1_minutes", "real_repeats", "synth_frames", "stage2_epochs", "stage2_views")
+RECIPE_SHOWN = ("stage1_minutes", "real_repeats", "synth_frames", "stage2_epochs", "stage2_views", "crop_margin")
 
 
 def to_markdown(result: dict) -> str:
