@@ -7,6 +7,7 @@ import time
 
 import torch
 
+from models.inference import weights
 from models.training import features
 from models.training.features import FeatureCache
 
@@ -24,16 +25,16 @@ def test_two_writers_of_one_entry_both_succeed_and_leave_one_whole_file(tmp_path
     with one temp name shared by both, the second rename found nothing and the retrain failed."""
     cache = _cache_at(tmp_path / "cache")
     other = _cache_at(tmp_path / "cache")
-    real_save = features.save_file
+    real_save = weights.save_file
     interleaved = []
 
-    def save_then_let_the_other_writer_in(tensors, filename):
-        real_save(tensors, filename)
+    def save_then_let_the_other_writer_in(tensors, filename, **kwargs):
+        real_save(tensors, filename, **kwargs)
         if not interleaved:
             interleaved.append(filename)
             other.put("frame_v0", {"pooled": torch.full((4,), 2.0)})
 
-    monkeypatch.setattr(features, "save_file", save_then_let_the_other_writer_in)
+    monkeypatch.setattr(weights, "save_file", save_then_let_the_other_writer_in)
     cache.put("frame_v0", {"pooled": torch.full((4,), 2.0)})
 
     assert interleaved

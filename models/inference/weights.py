@@ -50,11 +50,33 @@ def _plain_file_mode() -> int:
 _FILE_MODE = _plain_file_mode()
 
 
-def _atomic_replace(tmp: str, final: Path) -> None:
+def _atomic_replace(tmp: str, final: Path, durable: bool = True) -> None:
     os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0o600
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    if durable:
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
     os.replace(tmp, final)
+
+
+def save_tensors_atomic(
+    path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None, durable: bool = True
+) -> None:
+    """Write a safetensors file so that a reader sees the old file or the new one, never half of one: under a
+    temp name of this writer's own in the same folder (two writers of one path never take each other's temp
+    file), then renamed; a failed write leaves no temp file, and a full disk is said as DiskFullError.
+    durable=False skips the fsync, for what is only recomputed if lost (cache entries, checkpoints)."""
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        with explain_disk_full(path, tensor_bytes(tensors)):
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            save_file(tensors, tmp, metadata=metadata)
+            _atomic_replace(tmp, path, durable)
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def save_model(path: str | Path, model: AttnRegDeepLab, metadata: dict | None = None, fp16: bool = True) -> dict:
@@ -67,16 +89,7 @@ def save_model(path: str | Path, model: AttnRegDeepLab, metadata: dict | None = 
         if fp16 and t.is_floating_point():
             t = t.half()
         tensors[name] = t.contiguous()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    needed = tensor_bytes(tensors)
-    try:
-        with explain_disk_full(path, needed):
-            save_file(tensors, tmp, metadata={"format": "pt", "architecture": "AttnRegDeepLab"})
-            _atomic_replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_tensors_atomic(path, tensors, metadata={"format": "pt", "architecture": "AttnRegDeepLab"})
     meta = dict(metadata or {})
     meta.update(
         {

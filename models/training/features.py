@@ -7,8 +7,6 @@ read back from the cache (memory, and disk when a folder is given).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from models.diskspace import explain_disk_full, tensor_bytes
+from models.inference.weights import save_tensors_atomic
 from models.network.attnregdeeplab import AttnRegDeepLab
 from models.network.inputs import InputSpec, decode_grey_uint8
 from models.training.data import Sample, read_mask_at
 
-TEMP_SUFFIX = ".tmp"
+TEMP_SUFFIX = ".tmp"  # save_tensors_atomic's temp files: ".<name>.<random>.tmp"
 STALE_TEMP_SECONDS = 3600.0
 
 
@@ -95,20 +93,8 @@ class FeatureCache:
         if self.directory is None:
             self.memory[key] = entry
             return
-        path = self.directory / f"{key}.safetensors"
         tensors = {k: v.contiguous() for k, v in entry.items()}
-        tmp: Path | None = None
-        try:
-            with explain_disk_full(path, tensor_bytes(tensors)):
-                fd, tmp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=TEMP_SUFFIX, dir=self.directory)
-                os.close(fd)
-                tmp = Path(tmp_name)
-                save_file(tensors, str(tmp))
-                tmp.replace(path)
-        except BaseException:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)  # never a partial cache entry
-            raise
+        save_tensors_atomic(self.directory / f"{key}.safetensors", tensors, durable=False)
 
     def _sweep_stale_temps(self) -> None:
         """Temp files of writers killed before their rename (older than STALE_TEMP_SECONDS, so a writer that

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from models.inference.device import init_distributed, is_distributed, rank, release_device_memory, select_device
-from models.inference.weights import state_dict_float
+from models.inference.weights import save_tensors_atomic, state_dict_float
 from models.network.attnregdeeplab import AttnRegDeepLab
 from models.network.inputs import InputSpec
 from models.training.config import (  # noqa: F401  (the run's configuration and result are public here too)
@@ -149,9 +149,7 @@ class _Checkpoint:
                 if torch.is_tensor(value):
                     tensors[f"opt.{pid}.{key}"] = value.detach().cpu().contiguous()
         meta = dict(state, param_groups=opt_state["param_groups"], scheduler=sched.state_dict())
-        tmp = self.tensors.with_suffix(".tmp")
-        save_file(tensors, str(tmp))
-        tmp.replace(self.tensors)
+        save_tensors_atomic(self.tensors, tensors, durable=False)
         tmp = self.meta.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, default=float))
         tmp.replace(self.meta)
