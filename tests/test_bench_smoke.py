@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -74,17 +75,42 @@ def test_resolution_ceiling_quick():
     assert (coarse_then_upsampled(mask, 1) == 2).sum() == 1
 
 
-def test_real_frames_survey_on_the_real_sequences(tiny_weights):
+def test_real_frames_survey_on_the_real_sequences(tiny_weights, tmp_path):
     from bench.make_real_overlays import REAL
     from bench.real_frames_survey import main
 
     if not REAL.is_dir():
         pytest.skip("the real sequences live next to the working tree, not in a clone")
-    (result,) = main(["--every", "200", str(tiny_weights)])
+    png, out = tmp_path / "timecourse.png", tmp_path / "survey.json"
+    (result,) = main(["--every", "200", "--png", str(png), "--json", str(out), str(tiny_weights)])
     assert set(result["sequences"]) == {p.name for p in REAL.iterdir() if p.is_dir()}
     for seq in result["sequences"].values():
         assert seq["frames"] >= 1 and sum(seq["grade_counts"].values()) == seq["frames"]
         assert 0 <= seq["mean_regression_pct"] <= 100 and 0 <= seq["mean_mask_pct"] <= 100
+        assert seq["tenths"][0]["frames"][0] == 1 and seq["tenths"][-1]["frames"][1] == seq["series"]["frame"][-1]
+        assert seq["series"]["frame"][0] == 1 and len(seq["series"]["flagged"]) == seq["frames"]
+    assert json.loads(out.read_text())["results"][0]["version"] == result["version"]
+    assert cv2.imread(str(png)) is not None
+
+
+def test_timecourse_plot_marks_the_flagged_frames(tmp_path):
+    from bench.real_frames_survey import plot_timecourse
+
+    frames = list(range(1, 101))
+    series = {
+        "frame": frames,
+        "regression_pct": [f / 2 for f in frames],
+        "mask_pct": [f / 2 + 3 for f in frames],
+        "flagged": [f in (40, 41) for f in frames],
+    }
+    result = {"version": "test", "sequences": {"a": {"frames": 100, "flag_rate": 0.02, "series": series}}}
+    path = tmp_path / "t.png"
+    plot_timecourse(result, path)
+    img = cv2.imread(str(path))
+    red = (img[..., 2] > 180) & (img[..., 0] < 80) & (img[..., 1] < 80)
+    cols = np.nonzero(red.any(axis=0))[0]
+    assert 0 < len(cols) <= 6  # the two flagged frames' ticks, side by side, and nothing else red
+    plot_timecourse({**result, "sequences": {}}, path)  # no sequence: a title-only figure, no crash
 
 
 def test_fragment_errors_split_edges_from_whole_fragments():
@@ -193,11 +219,25 @@ def test_real_eval_quick(tmp_path, tiny_weights):
     from bench.real_eval import main
 
     data = _tiny_real_layout(tmp_path / "real")
-    result = main([
-        "--quick", "--data", str(data), "--weights", str(tiny_weights), "--init", str(tiny_weights),
-        "--work", str(tmp_path / "work"), "--synth-embryos", "2", "--json", str(tmp_path / "r.json"),
-        "--md", str(tmp_path / "r.md"),
-    ])
+    result = main(
+        [
+            "--quick",
+            "--data",
+            str(data),
+            "--weights",
+            str(tiny_weights),
+            "--init",
+            str(tiny_weights),
+            "--work",
+            str(tmp_path / "work"),
+            "--synth-embryos",
+            "2",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--md",
+            str(tmp_path / "r.md"),
+        ]
+    )
     assert set(result["folds"]) == {"E000", "E001", "E002"}
     for fold in result["folds"].values():
         assert fold["n_frames"] == 2 and 0.0 <= fold["dice_blastomere"] <= 1.0
@@ -208,17 +248,51 @@ def test_real_eval_quick(tmp_path, tiny_weights):
     assert all(fold["model"].startswith("trained") for fold in result["folds"].values())
 
     # --reuse takes the fold models this run left (same recipe, same training embryos) instead of training
-    again = main([
-        "--quick", "--data", str(data), "--weights", str(tiny_weights), "--init", str(tiny_weights),
-        "--work", str(tmp_path / "work"), "--synth-embryos", "2", "--json", str(tmp_path / "r2.json"),
-        "--md", str(tmp_path / "r2.md"), "--reuse", "--stage2-epochs", "2",
-    ])
+    again = main(
+        [
+            "--quick",
+            "--data",
+            str(data),
+            "--weights",
+            str(tiny_weights),
+            "--init",
+            str(tiny_weights),
+            "--work",
+            str(tmp_path / "work"),
+            "--synth-embryos",
+            "2",
+            "--json",
+            str(tmp_path / "r2.json"),
+            "--md",
+            str(tmp_path / "r2.md"),
+            "--reuse",
+            "--stage2-epochs",
+            "2",
+        ]
+    )
     assert all(fold["model"].startswith("trained") for fold in again["folds"].values())  # another recipe
-    third = main([
-        "--quick", "--data", str(data), "--weights", str(tiny_weights), "--init", str(tiny_weights),
-        "--work", str(tmp_path / "work"), "--synth-embryos", "2", "--json", str(tmp_path / "r3.json"),
-        "--md", str(tmp_path / "r3.md"), "--reuse", "--stage2-epochs", "2",
-    ])
+    third = main(
+        [
+            "--quick",
+            "--data",
+            str(data),
+            "--weights",
+            str(tiny_weights),
+            "--init",
+            str(tiny_weights),
+            "--work",
+            str(tmp_path / "work"),
+            "--synth-embryos",
+            "2",
+            "--json",
+            str(tmp_path / "r3.json"),
+            "--md",
+            str(tmp_path / "r3.md"),
+            "--reuse",
+            "--stage2-epochs",
+            "2",
+        ]
+    )
     assert all(fold["model"].startswith("reused") for fold in third["folds"].values())
     assert third["loeo"] == again["loeo"]
 
@@ -228,12 +302,38 @@ def test_correction_curve_quick(tmp_path, tiny_weights):
     from bench.correction_curve import main, pick_frames
 
     data = _tiny_real_layout(tmp_path / "real", 4)
-    result = main([
-        "--data", str(data), "--init", str(tiny_weights), "--test-embryo", "E000", "--ks", "0", "2", "all",
-        "--work", str(tmp_path / "work"), "--stage1-epochs", "1", "--stage2-epochs", "1", "--edge-epochs", "1",
-        "--generator-frames", "2", "--views", "1", "--threads", "1",
-        "--json", str(tmp_path / "c.json"), "--png", str(tmp_path / "c.png"),
-    ])
+    result = main(
+        [
+            "--data",
+            str(data),
+            "--init",
+            str(tiny_weights),
+            "--test-embryo",
+            "E000",
+            "--ks",
+            "0",
+            "2",
+            "all",
+            "--work",
+            str(tmp_path / "work"),
+            "--stage1-epochs",
+            "1",
+            "--stage2-epochs",
+            "1",
+            "--edge-epochs",
+            "1",
+            "--generator-frames",
+            "2",
+            "--views",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+            str(tmp_path / "c.json"),
+            "--png",
+            str(tmp_path / "c.png"),
+        ]
+    )
     assert [p["k"] for p in result["points"]] == [0, 2, 6]
     assert result["points"][0]["retrain_minutes"] == 0 and result["points"][0]["stages"] == []
     for point in result["points"][1:]:
