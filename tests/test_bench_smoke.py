@@ -403,3 +403,55 @@ def test_a_command_line_s_crop_margin_reaches_the_recipe_and_a_fold_of_another_m
     (tmp_path / "loeo_E1.json").write_text(json.dumps(meta))
     assert _reusable(fold, RealRecipe(), ["E2"])
     assert not _reusable(fold, recipe, ["E2"])
+
+
+def test_pseudo_mask_leaves_out_what_the_teacher_is_unsure_of():
+    from bench.self_training import pseudo_mask
+    from models.training.losses import IGNORE_INDEX
+
+    probs = np.zeros((3, 2, 2), np.float32)
+    probs[:, 0, 0] = (0.05, 0.05, 0.90)  # sure: fragment
+    probs[:, 0, 1] = (0.95, 0.03, 0.02)  # sure: background
+    probs[:, 1, 0] = (0.10, 0.50, 0.40)  # unsure
+    probs[:, 1, 1] = (0.02, 0.92, 0.06)  # sure: blastomere
+    assert pseudo_mask(probs, 0.9).tolist() == [[2, 0], [IGNORE_INDEX, 1]]
+
+
+def test_self_training_quick(tmp_path, tiny_weights):
+    from bench.self_training import main
+    from embryograde_app.core.synth.generator import generate_dataset
+
+    data = _tiny_real_layout(tmp_path / "real")
+    unlabelled = tmp_path / "sequence"
+    generate_dataset(tmp_path / "seqsrc", embryos=1, frames=4, size=96, seed=5)
+    unlabelled.mkdir()
+    for i, f in enumerate(sorted((tmp_path / "seqsrc" / "frames").rglob("*.png"))):
+        (unlabelled / f"RUN{i + 1}.png").write_bytes(f.read_bytes())
+    out = tmp_path / "self.safetensors"
+    result = main(
+        [
+            "--quick",
+            "--out",
+            str(out),
+            "--teacher",
+            str(tiny_weights),
+            "--init",
+            str(tiny_weights),
+            "--data",
+            str(data),
+            "--hold",
+            "E001",
+            "--sequences",
+            str(unlabelled),
+            "--every",
+            "2",
+            "--synth-embryos",
+            "2",
+            "--work",
+            str(tmp_path / "work"),
+        ]
+    )
+    assert out.exists() and result["pseudo_frames"] == 2
+    assert "E001" not in result["train_embryos"] and result["train_embryos"]
+    masks = sorted((tmp_path / "work" / "pseudo").glob("*_mask.png"))
+    assert len(masks) == 2 and set(np.unique(cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED))) <= {0, 1, 2, 255}
