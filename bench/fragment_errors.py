@@ -6,7 +6,9 @@ edges of fragments that were found. Two what-ifs bound the gain: Dice with the f
 perfect, and Dice with the missed and false fragments fixed but the edges left as they are. And how hard the
 metric is on these masks: the true fragment mask scored against itself moved by one pixel (shifted, grown,
 shrunk), with the sizes of the true fragments. And which classes are confused: what the truth is under the
-false fragment pixels, what the model called the missed ones.
+false fragment pixels, what the model called the missed ones. And what any "fragments only inside the zona"
+rule could gain at most: the false fragment pixels outside the convex hull of the true embryo (the zona lies
+outside that hull, so no zona bound removes more) and Dice with them removed.
 With --loeo DIR each embryo is predicted by the model that never saw it (DIR/loeo_<embryo>.safetensors, as
 bench.real_eval leaves them): the errors of the leave-one-embryo-out validation, per embryo and pooled.
 Run: python -m bench.fragment_errors [--weights W | --loeo DIR] [--data DIR] [--quick]
@@ -38,13 +40,22 @@ def edge_band(truth: np.ndarray, radius: int = 2) -> np.ndarray:
     return band
 
 
+def embryo_hull(truth_mask: np.ndarray) -> np.ndarray:
+    """The convex hull of the true embryo (blastomeres and fragments), as a boolean mask."""
+    hull = np.zeros(truth_mask.shape, np.uint8)
+    points = cv2.findNonZero((truth_mask > 0).astype(np.uint8))
+    if points is not None:
+        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+    return hull.astype(bool)
+
+
 class FragmentErrors:
     """Accumulates pixel and object counts of fragment errors over frames."""
 
     def __init__(self) -> None:
-        self.counts = dict.fromkeys(
-            ("truth", "pred", "tp", "fn_band", "fp_band", "fn_missed", "fp_false", "fn_edge", "fp_edge"), 0
-        )
+        keys = ("truth", "pred", "tp", "fn_band", "fp_band", "fn_missed", "fp_false", "fn_edge", "fp_edge")
+        keys += ("fp_outside",)
+        self.counts = dict.fromkeys(keys, 0)
         # class ids 0 background, 1 blastomere: the truth under false fragment px, the call on missed ones
         self.false_on = [0, 0]
         self.missed_as = [0, 0]
@@ -58,6 +69,7 @@ class FragmentErrors:
         c["tp"] += int((truth & pred).sum())
         c["fn_band"] += int((truth & ~pred & band).sum())
         c["fp_band"] += int((pred & ~truth & band).sum())
+        c["fp_outside"] += int((pred & ~embryo_hull(truth_mask)).sum())
         for cls in (0, 1):
             self.false_on[cls] += int((pred & (truth_mask == cls)).sum())
             self.missed_as[cls] += int((truth & (pred_mask == cls)).sum())
@@ -93,6 +105,8 @@ class FragmentErrors:
                 c["truth"] - c["fn_missed"], c["fn_missed"], c["fp_false"]
             ),
             "dice_if_missed_and_false_fragments_were_fixed": dice(c["tp"], c["fn_edge"], c["fp_edge"]),
+            "share_of_false_px_outside_the_embryo_hull": c["fp_outside"] / fp if fp else None,
+            "dice_if_false_fragments_outside_the_embryo_hull_were_removed": dice(c["tp"], fn, fp - c["fp_outside"]),
             "false_fragment_px_truly": _shares(self.false_on, fp),
             "missed_fragment_px_called": _shares(self.missed_as, fn),
         }

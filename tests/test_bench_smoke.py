@@ -151,6 +151,9 @@ def test_fragment_errors_say_which_classes_are_confused():
     false_on = r["false_fragment_px_truly"]
     assert false_on == {"background": pytest.approx(4 / 24), "blastomere": pytest.approx(20 / 24)}
     assert r["missed_fragment_px_called"] == {"background": pytest.approx(0.4), "blastomere": pytest.approx(0.6)}
+    # the 4 background px lie past the hull of the true embryo (blastomere and fragment): a zona rule's most
+    assert r["share_of_false_px_outside_the_embryo_hull"] == pytest.approx(4 / 24)
+    assert r["dice_if_false_fragments_outside_the_embryo_hull_were_removed"] == 0.0  # nothing found stays nothing
 
 
 def test_fragment_errors_of_a_leave_one_embryo_out_come_from_each_embryo_s_own_model(tmp_path, tiny_weights):
