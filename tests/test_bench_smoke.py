@@ -218,29 +218,20 @@ def test_loeo_folds_never_train_on_the_test_embryo(tmp_path):
         assert len(train) + len(test) == len(samples)
 
 
+def _real_eval_argv(tmp_path, data, weights, name: str, *extra: str) -> list[str]:
+    """A quick real_eval run on the tiny layout, its results named ``name`` (.json, .md) in tmp_path."""
+    return [
+        "--quick", "--data", str(data), "--weights", str(weights), "--init", str(weights),
+        "--work", str(tmp_path / "work"), "--synth-embryos", "2",
+        "--json", str(tmp_path / f"{name}.json"), "--md", str(tmp_path / f"{name}.md"), *extra,
+    ]  # fmt: skip
+
+
 def test_real_eval_quick(tmp_path, tiny_weights):
     from bench.real_eval import main
 
     data = _tiny_real_layout(tmp_path / "real")
-    result = main(
-        [
-            "--quick",
-            "--data",
-            str(data),
-            "--weights",
-            str(tiny_weights),
-            "--init",
-            str(tiny_weights),
-            "--work",
-            str(tmp_path / "work"),
-            "--synth-embryos",
-            "2",
-            "--json",
-            str(tmp_path / "r.json"),
-            "--md",
-            str(tmp_path / "r.md"),
-        ]
-    )
+    result = main(_real_eval_argv(tmp_path, data, tiny_weights, "r"))
     assert set(result["folds"]) == {"E000", "E001", "E002"}
     for fold in result["folds"].values():
         assert fold["n_frames"] == 2 and 0.0 <= fold["dice_blastomere"] <= 1.0
@@ -251,51 +242,9 @@ def test_real_eval_quick(tmp_path, tiny_weights):
     assert all(fold["model"].startswith("trained") for fold in result["folds"].values())
 
     # --reuse takes the fold models this run left (same recipe, same training embryos) instead of training
-    again = main(
-        [
-            "--quick",
-            "--data",
-            str(data),
-            "--weights",
-            str(tiny_weights),
-            "--init",
-            str(tiny_weights),
-            "--work",
-            str(tmp_path / "work"),
-            "--synth-embryos",
-            "2",
-            "--json",
-            str(tmp_path / "r2.json"),
-            "--md",
-            str(tmp_path / "r2.md"),
-            "--reuse",
-            "--stage2-epochs",
-            "2",
-        ]
-    )
+    again = main(_real_eval_argv(tmp_path, data, tiny_weights, "r2", "--reuse", "--stage2-epochs", "2"))
     assert all(fold["model"].startswith("trained") for fold in again["folds"].values())  # another recipe
-    third = main(
-        [
-            "--quick",
-            "--data",
-            str(data),
-            "--weights",
-            str(tiny_weights),
-            "--init",
-            str(tiny_weights),
-            "--work",
-            str(tmp_path / "work"),
-            "--synth-embryos",
-            "2",
-            "--json",
-            str(tmp_path / "r3.json"),
-            "--md",
-            str(tmp_path / "r3.md"),
-            "--reuse",
-            "--stage2-epochs",
-            "2",
-        ]
-    )
+    third = main(_real_eval_argv(tmp_path, data, tiny_weights, "r3", "--reuse", "--stage2-epochs", "2"))
     assert all(fold["model"].startswith("reused") for fold in third["folds"].values())
     assert third["loeo"] == again["loeo"]
 
