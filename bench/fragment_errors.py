@@ -53,9 +53,13 @@ class FragmentErrors:
     """Accumulates pixel and object counts of fragment errors over frames."""
 
     def __init__(self) -> None:
-        keys = ("truth", "pred", "tp", "fn_band", "fp_band", "fn_missed", "fp_false", "fn_edge", "fp_edge")
-        keys += ("fp_outside",)
-        self.counts = dict.fromkeys(keys, 0)
+        self.counts = dict.fromkeys(
+            (
+                "truth", "pred", "tp", "fn_band", "fp_band", "fn_missed", "fp_false", "fn_edge", "fp_edge",
+                "fp_outside",
+            ),
+            0,
+        )  # fmt: skip
         # class ids 0 background, 1 blastomere: the truth under false fragment px, the call on missed ones
         self.false_on = [0, 0]
         self.missed_as = [0, 0]

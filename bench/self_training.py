@@ -36,39 +36,39 @@ def pseudo_mask(probs: np.ndarray, threshold: float) -> np.ndarray:
     return mask
 
 
-def pseudo_label(teacher, folders: list[Path], every: int, threshold: float, out: Path) -> list:
-    """Samples of every k-th frame of each folder, written as PNG frame + pseudo mask under ``out``."""
-    from models.inference.predictor import _BACKGROUND_LOGITS
+def pseudo_label(teacher, folders: list[Path], every: int, threshold: float, out: Path) -> tuple[list, float]:
+    """Samples of every k-th frame of each folder, written as PNG frame + pseudo mask under ``out``, and the
+    share of their pixels left out of the loss."""
     from models.training.data import Sample
+    from models.training.losses import IGNORE_INDEX
 
     out.mkdir(parents=True, exist_ok=True)
-    samples = []
+    samples, ignored = [], []
     for folder in folders:
         source = open_frames(folder)
         for i in range(0, len(source), every):
             frame = source.read_uint8(i)
             batch, views = teacher.preprocess([frame])
-            logits = views[0].tensor_to_frame(teacher.forward(batch).seg_logits[0:1].float(), _BACKGROUND_LOGITS)
+            logits = teacher.frame_logits(teacher.forward(batch), 0, views[0])
             mask = pseudo_mask(logits[0].softmax(dim=0).cpu().numpy(), threshold)
+            ignored.append(float((mask == IGNORE_INDEX).mean()))
             stem = out / f"{folder.name}_{i + 1:04d}"
             cv2.imwrite(f"{stem}.png", frame)
             cv2.imwrite(f"{stem}_mask.png", mask)
             samples.append(Sample(f"{stem}.png", folder.name, i + 1, f"{stem}_mask.png"))
-    return samples
+    return samples, float(np.mean(ignored)) if ignored else 0.0
 
 
 def run(args: argparse.Namespace) -> dict:
     from embryograde_app.core.training.samples import samples_from_layout
     from models.inference.predictor import Predictor
     from models.inference.weights import save_model
-    from models.training.losses import IGNORE_INDEX
     from models.training.real_recipe import QUICK_RECIPE, RealRecipe, train_on_real
 
     work = Path(args.work)
     teacher = Predictor.from_file(args.teacher, args.device)
     folders = [Path(f) for f in args.sequences] if args.sequences else sorted(p for p in REAL.iterdir() if p.is_dir())
-    pseudo = pseudo_label(teacher, folders, args.every, args.threshold, work / "pseudo")
-    ignored = float(np.mean([(cv2.imread(s.mask_path, cv2.IMREAD_UNCHANGED) == IGNORE_INDEX).mean() for s in pseudo]))
+    pseudo, ignored = pseudo_label(teacher, folders, args.every, args.threshold, work / "pseudo")
     real = [s for s in samples_from_layout(args.data) if s.embryo_id != args.hold]
     synth = ensure_synth(work / f"synth_{args.synth_embryos}_1003", args.synth_embryos, 1003)
     recipe = replace(QUICK_RECIPE if args.quick else RealRecipe(), device=args.device)

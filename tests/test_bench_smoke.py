@@ -254,38 +254,12 @@ def test_correction_curve_quick(tmp_path, tiny_weights):
     from bench.correction_curve import main, pick_frames
 
     data = _tiny_real_layout(tmp_path / "real", 4)
-    result = main(
-        [
-            "--data",
-            str(data),
-            "--init",
-            str(tiny_weights),
-            "--test-embryo",
-            "E000",
-            "--ks",
-            "0",
-            "2",
-            "all",
-            "--work",
-            str(tmp_path / "work"),
-            "--stage1-epochs",
-            "1",
-            "--stage2-epochs",
-            "1",
-            "--edge-epochs",
-            "1",
-            "--generator-frames",
-            "2",
-            "--views",
-            "1",
-            "--threads",
-            "1",
-            "--json",
-            str(tmp_path / "c.json"),
-            "--png",
-            str(tmp_path / "c.png"),
-        ]
-    )
+    result = main([
+        "--data", str(data), "--init", str(tiny_weights), "--test-embryo", "E000", "--ks", "0", "2", "all",
+        "--work", str(tmp_path / "work"), "--stage1-epochs", "1", "--stage2-epochs", "1", "--edge-epochs", "1",
+        "--generator-frames", "2", "--views", "1", "--threads", "1",
+        "--json", str(tmp_path / "c.json"), "--png", str(tmp_path / "c.png"),
+    ])
     assert [p["k"] for p in result["points"]] == [0, 2, 6]
     assert result["points"][0]["retrain_minutes"] == 0 and result["points"][0]["stages"] == []
     for point in result["points"][1:]:
@@ -380,29 +354,11 @@ def test_self_training_quick(tmp_path, tiny_weights):
     for i, f in enumerate(sorted((tmp_path / "seqsrc" / "frames").rglob("*.png"))):
         (unlabelled / f"RUN{i + 1}.png").write_bytes(f.read_bytes())
     out = tmp_path / "self.safetensors"
-    result = main(
-        [
-            "--quick",
-            "--out",
-            str(out),
-            "--teacher",
-            str(tiny_weights),
-            "--init",
-            str(tiny_weights),
-            "--data",
-            str(data),
-            "--hold",
-            "E001",
-            "--sequences",
-            str(unlabelled),
-            "--every",
-            "2",
-            "--synth-embryos",
-            "2",
-            "--work",
-            str(tmp_path / "work"),
-        ]
-    )
+    result = main([
+        "--quick", "--out", str(out), "--teacher", str(tiny_weights), "--init", str(tiny_weights),
+        "--data", str(data), "--hold", "E001", "--sequences", str(unlabelled), "--every", "2",
+        "--synth-embryos", "2", "--work", str(tmp_path / "work"),
+    ])  # fmt: skip
     assert out.exists() and result["pseudo_frames"] == 2
     assert "E001" not in result["train_embryos"] and result["train_embryos"]
     masks = sorted((tmp_path / "work" / "pseudo").glob("*_mask.png"))

@@ -165,13 +165,18 @@ class Predictor:
             return _Outputs(torch.from_numpy(seg), {index: torch.from_numpy(att)}, torch.from_numpy(frac))
         return self.model(batch.to(self.device))
 
+    @staticmethod
+    def frame_logits(out, i: int, view: EmbryoView) -> torch.Tensor:
+        """(1, 3, H, W) logits of batch item i on its frame: resized onto the view's window, background outside."""
+        return view.tensor_to_frame(out.seg_logits[i : i + 1].float(), _BACKGROUND_LOGITS)
+
     def postprocess(self, out, views: list[EmbryoView], maps: bool = True) -> list[Prediction]:
         """Masks at frame size: logits resized bilinearly onto the view's window of the frame (background
         outside it), then argmax (softmax would not change it). maps=False skips the attention and fragment
         probability maps, which only the window shows (batch grading stores masks and readings)."""
         results = []
         for i, view in enumerate(views):
-            logits = view.tensor_to_frame(out.seg_logits[i : i + 1].float(), _BACKGROUND_LOGITS)
+            logits = self.frame_logits(out, i, view)
             mask = argmax3(logits[0]).cpu().numpy()
             fraction = float(out.fraction[i].clamp(0, 1))
             if not maps:
